@@ -1,0 +1,34 @@
+# relucert: `make demo` and `make test` each work on a fresh clone (they create .venv and install).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-quick bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/relucert demo
+
+# the whole suite, slow tests included (CI runs this)
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# while developing: everything not marked slow
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+bench: $(STAMP)
+	$(VENV)/bin/relucert bench run
+
+bench-quick: $(STAMP)
+	$(VENV)/bin/relucert bench run --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
