@@ -1,0 +1,92 @@
+"""Rigorous float64 helpers: outward rounding and a-priori error bounds for matrix products.
+
+All bound engines compute in float64 (round-to-nearest) and keep every claimed bound rigorous
+for the *exact* real values of their float inputs:
+
+* a single operation ``fl(a op b)`` is within half an ulp of the exact result, so
+  ``up(fl(a op b)) >= a op b >= down(fl(a op b))``;
+* a dot product of length ``k`` in any summation order (BLAS, FMA or not) satisfies
+  ``|fl(a.b) - a.b| <= gamma(k) |a|.|b| + k*eta`` with ``gamma(k) = k u / (1 - k u)``,
+  ``u = 2**-53`` and ``eta`` covering underflow.
+
+``matmul_err`` returns the product and such an error bound, itself rounded up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+U = 2.0 ** -53
+ETA = 2.0 ** -1020          # generous underflow allowance per product term
+_INF = np.inf
+
+
+def up(x):
+    return np.nextafter(x, _INF)
+
+
+def down(x):
+    return np.nextafter(x, -_INF)
+
+
+def gamma(k: int) -> float:
+    """Rounded-up ``k u / (1 - k u)`` plus slack for the error-bound computation itself."""
+    k = max(int(k), 1) + 2
+    return float(up(1.01 * k * U / (1.0 - k * U)))
+
+
+def matmul_err(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``C = A @ B`` and ``E >= |A B - C|`` entrywise (batched matmul semantics)."""
+    C = A @ B
+    k = A.shape[-1]
+    E = up(gamma(k) * (np.abs(A) @ np.abs(B)) + k * ETA)
+    return C, E
+
+
+def mm_up(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """An upper bound of the exact ``A @ B`` for non-negative ``A, B`` (any shapes matmul accepts)."""
+    k = A.shape[-1]
+    return up((A @ B) * (1.0 + gamma(k)) + k * ETA)
+
+
+def err_vec(Aabs: np.ndarray, Babs_v: np.ndarray, k: int) -> np.ndarray:
+    """Upper bound of ``gamma(k) |A| |B| v`` given ``|A|`` and the (rounded-up) vector ``|B| v``.
+
+    This is the rounding error of ``fl(A @ B) @ v`` relative to ``(A @ B) @ v`` for ``|x| <= v``,
+    computed as a matrix-vector product instead of a matrix-matrix one."""
+    return up(gamma(k) * mm_up(Aabs, Babs_v[..., None])[..., 0] * (1.0 + gamma(Aabs.shape[-1])))
+
+
+def center_radius(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``c, r`` with ``[lo, hi]`` contained in ``[c - r, c + r]`` exactly."""
+    c = 0.5 * lo + 0.5 * hi
+    r = up(np.maximum(up(hi - c), up(c - lo)))
+    return c, np.maximum(r, 0.0)
+
+
+def add_up(*terms):
+    """An upper bound of the exact sum of float terms."""
+    s = terms[0]
+    mag = np.abs(terms[0])
+    for t in terms[1:]:
+        s = s + t
+        mag = mag + np.abs(t)
+    n = len(terms)
+    return up(s + up(gamma(n) * mag))
+
+
+def add_down(*terms):
+    s = terms[0]
+    mag = np.abs(terms[0])
+    for t in terms[1:]:
+        s = s + t
+        mag = mag + np.abs(t)
+    n = len(terms)
+    return down(s - up(gamma(n) * mag))
+
+
+def box_max(L: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Rigorous upper bound of ``max_{|x - c| <= r} L x`` for batched ``L`` (B, m, n), ``c, r`` (B, n)."""
+    lin, e1 = matmul_err(L, c[..., None])
+    rad, e2 = matmul_err(np.abs(L), r[..., None])
+    return add_up(lin[..., 0], rad[..., 0], e1[..., 0], e2[..., 0])

@@ -1,0 +1,197 @@
+"""The verification entry points: :func:`verify` and :func:`distance`."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import numpy as np
+
+from ..box import Box
+from ..errors import ShapeError, SpecError
+from ..network import Network
+from .result import Counterexample, StopReason, VerificationResult, Verdict
+from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equivalence
+
+__all__ = ["verify", "distance", "METHODS", "exact_eps_counterexample"]
+
+METHODS = ("auto", "bab", "milp", "smt", "bounds")
+
+
+def _check_pair(f: Network, g: Network, box: Box) -> None:
+    if not isinstance(f, Network) or not isinstance(g, Network):
+        raise SpecError(f"f and g must be Network objects, got {type(f).__name__} and {type(g).__name__}")
+    if f.n_inputs != g.n_inputs:
+        raise ShapeError(f"f has {f.n_inputs} inputs but g has {g.n_inputs}")
+    if f.n_outputs != g.n_outputs:
+        raise ShapeError(f"f has {f.n_outputs} outputs but g has {g.n_outputs}")
+    if not isinstance(box, Box):
+        raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
+    box.check_dim(f.n_inputs, what="networks")
+
+
+def _check_options(method, time_limit, node_limit):
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(METHODS)}, got method={method!r}")
+    if time_limit is not None and not (float(time_limit) > 0):
+        raise SpecError(f"time_limit must be > 0 seconds, got time_limit={time_limit!r}")
+    if node_limit is not None and not (int(node_limit) >= 1):
+        raise SpecError(f"node_limit must be >= 1, got node_limit={node_limit!r}")
+
+
+def exact_eps_counterexample(f: Network, g: Network, x, outputs, eps: float, box: Box,
+                             excluded=None) -> Counterexample | None:
+    """Exact re-evaluation of a candidate: the Counterexample if ``max_k |f_k - g_k| > eps`` at
+    ``x`` exactly (and ``x`` lies in the box and outside the excluded interiors), else None."""
+    xs = [Fraction(float(v)) for v in np.asarray(x, dtype=np.float64)]
+    if not box.contains(xs):
+        return None
+    if excluded and any(p.interior_contains_exact(xs) for p in excluded):
+        return None
+    fy = f.eval_exact(xs)
+    gy = g.eval_exact(xs)
+    worst, wk = Fraction(-1), -1
+    for k in outputs:
+        d = abs(fy[k] - gy[k])
+        if d > worst:
+            worst, wk = d, k
+    e = Fraction(float(eps))
+    if worst > e:
+        return Counterexample(x=xs, f=fy, g=gy, value=worst,
+                              detail=f"output {wk}: |f - g| = {float(worst):.6g} > eps = {float(eps):g}")
+    return None
+
+
+def _exact_value(f, g, x, outputs) -> Fraction:
+    xs = [Fraction(float(v)) for v in np.asarray(x, dtype=np.float64)]
+    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+    return max(abs(fy[k] - gy[k]) for k in outputs)
+
+
+def _identical(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> VerificationResult | None:
+    if f.digest != g.digest:
+        return None
+    return VerificationResult(
+        verdict=Verdict.EQUIVALENT, spec=spec, lower=0.0, upper=0.0, method="identical",
+        stop_reason=StopReason.PROVED, soundness="exact", reason="f and g have identical weights",
+        stats={"time_s": time.perf_counter() - t0, "nodes": 0}, f_digest=f.digest, g_digest=g.digest, box=box)
+
+
+def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto",
+           time_limit: float | None = None, node_limit: int | None = None, progress=None,
+           seed: int = 0, solver: str = "highs", batch: int = 64) -> VerificationResult:
+    """Prove or refute ``spec`` for networks ``f`` and ``g`` on ``box``.
+
+    Returns a :class:`~relucert.verify.result.VerificationResult`:
+
+    * EQUIVALENT only with a sound proof (``soundness`` says which kind);
+    * NOT_EQUIVALENT only with a counterexample re-evaluated exactly on the original weights;
+    * UNKNOWN otherwise, with the reason and the best bracket known.
+
+    ``method``: ``"auto"`` (identical nets are settled at once; low input dimension goes to
+    input-splitting branch and bound; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3,
+    exact) or ``"bounds"`` (one bound pass, no search).
+    """
+    t0 = time.perf_counter()
+    _check_pair(f, g, box)
+    _check_options(method, time_limit, node_limit)
+    if not isinstance(spec, Spec):
+        raise SpecError(f"spec must be a relucert spec (EpsEquivalence, Distance, ...), got {type(spec).__name__}")
+    outputs = spec.outputs_for(f.n_outputs) if isinstance(spec, (EpsEquivalence, Distance)) else None
+    if method in ("auto", "bab", "bounds") and not (isinstance(spec, EpsEquivalence) and spec.excluded):
+        res = _identical(f, g, spec, box, t0)
+        if res is not None:
+            return res
+    if isinstance(spec, (Top1Equivalence, DecisionEquivalence)) or (isinstance(spec, EpsEquivalence) and spec.excluded):
+        if method in ("auto", "bab", "bounds"):
+            method = "milp"
+    if method == "auto":
+        method = "bab" if f.n_inputs <= 8 else "milp"
+    if method in ("milp", "smt"):
+        from .solve import verify_with_solver
+
+        return verify_with_solver(f, g, box, spec, method=method, time_limit=time_limit, solver=solver,
+                                  progress=progress, t0=t0)
+    if isinstance(spec, Distance):
+        return _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+                             bounds_only=(method == "bounds"))
+    return _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+                    bounds_only=(method == "bounds"))
+
+
+def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, bounds_only):
+    from .bab import DistanceBaB
+
+    bab = DistanceBaB(f, g, outputs, batch=batch, seed=seed)
+    found: dict = {}
+
+    def confirm(x):
+        ce = exact_eps_counterexample(f, g, x, outputs, spec.eps, box)
+        if ce is not None:
+            found["ce"] = ce
+            return True
+        return False
+
+    out = bab.run(box.lo, box.hi, threshold=spec.eps, time_limit=time_limit,
+                  node_limit=1 if bounds_only else node_limit, progress=progress, stop_value=spec.eps,
+                  confirm=confirm)
+    method = f"bab-{bab.engine}" if not bounds_only else f"bounds-{bab.engine}"
+    stats = {"time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
+             "engine": bab.engine}
+    common = dict(spec=spec, method=method, stats=stats, f_digest=f.digest, g_digest=g.digest, box=box,
+                  tree=out.tree)
+    lower = float(_exact_value(f, g, out.best_x, outputs)) if out.best_x is not None else 0.0
+    if out.status == "found":
+        ce = found["ce"]
+        return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float(ce.value), upper=out.upper,
+                                  stop_reason=StopReason.REFUTED, counterexample=ce, witness_x=ce.x, **common)
+    if out.status == "below":
+        return VerificationResult(verdict=Verdict.EQUIVALENT, lower=lower, upper=min(out.upper, spec.eps),
+                                  stop_reason=StopReason.PROVED, soundness="float-sound",
+                                  witness_x=[Fraction(float(v)) for v in out.best_x], **common)
+    reason = {"time_limit": "time limit reached", "node_limit": "node limit reached"}.get(out.status, out.status)
+    stop = StopReason.TIME_LIMIT if out.status == "time_limit" else StopReason.NODE_LIMIT
+    if lower > spec.eps:
+        # the best point is a counterexample after all (found at the last step)
+        ce = exact_eps_counterexample(f, g, out.best_x, outputs, spec.eps, box)
+        if ce is not None:
+            return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float(ce.value), upper=out.upper,
+                                      stop_reason=StopReason.REFUTED, counterexample=ce, witness_x=ce.x, **common)
+    return VerificationResult(verdict=Verdict.UNKNOWN, lower=lower, upper=out.upper, stop_reason=stop,
+                              reason=reason, witness_x=None if out.best_x is None else
+                              [Fraction(float(v)) for v in out.best_x], **common)
+
+
+def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, bounds_only):
+    from .bab import DistanceBaB
+
+    bab = DistanceBaB(f, g, outputs, batch=batch, seed=seed)
+    out = bab.run(box.lo, box.hi, atol=spec.atol, rtol=spec.rtol, time_limit=time_limit,
+                  node_limit=1 if bounds_only else node_limit, progress=progress)
+    lower_exact = _exact_value(f, g, out.best_x, outputs)
+    lower = float(lower_exact)
+    if Fraction(lower) > lower_exact:  # round the reported lower end down
+        lower = float(np.nextafter(lower, -np.inf))
+    upper = max(out.upper, lower)
+    done = out.status == "tolerance"
+    stats = {"time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
+             "engine": bab.engine}
+    stop = {"tolerance": StopReason.TOLERANCE, "time_limit": StopReason.TIME_LIMIT}.get(out.status, StopReason.NODE_LIMIT)
+    return VerificationResult(
+        verdict=Verdict.UNKNOWN, spec=spec, lower=lower, upper=upper, method=f"bab-{bab.engine}",
+        stop_reason=stop, soundness="float-sound",
+        reason="" if done else f"stopped before the tolerance: {out.status.replace('_', ' ')}",
+        witness_x=[Fraction(float(v)) for v in out.best_x], stats=stats, f_digest=f.digest,
+        g_digest=g.digest, box=box, tree=out.tree)
+
+
+def distance(f: Network, g: Network, box: Box, *, atol: float = 1e-4, rtol: float = 1e-3,
+             outputs=None, method: str = "auto", time_limit: float | None = None,
+             node_limit: int | None = None, progress=None, seed: int = 0) -> VerificationResult:
+    """Bracket ``sup_{x in box} ||f(x) - g(x)||_inf``: ``result.lower`` is attained exactly at
+    ``result.witness_x`` and ``result.upper`` is a sound upper bound.  The verdict is UNKNOWN
+    (a distance is a number, not a claim); ``stop_reason`` is ``tolerance`` when the bracket
+    reached ``max(atol, rtol * upper)``."""
+    spec = Distance(atol=atol, rtol=rtol, outputs=outputs)
+    return verify(f, g, box, spec, method=method, time_limit=time_limit, node_limit=node_limit,
+                  progress=progress, seed=seed)
