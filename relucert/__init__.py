@@ -20,6 +20,20 @@ from .errors import (
 )
 from .network import Layer, Network
 
+# bound eagerly: the sub-package ``relucert.verify`` would otherwise shadow the function
+# ``relucert.verify`` as soon as it is imported (it pulls in numpy only; solvers stay lazy)
+from .verify import (
+    DecisionEquivalence,
+    Distance,
+    EpsEquivalence,
+    Polytope,
+    Top1Equivalence,
+    Verdict,
+    VerificationResult,
+    distance,
+    verify,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -39,6 +53,13 @@ __all__ = [
     "save",
     "verify",
     "distance",
+    "EpsEquivalence",
+    "Distance",
+    "Top1Equivalence",
+    "DecisionEquivalence",
+    "Polytope",
+    "Verdict",
+    "VerificationResult",
     "__version__",
 ]
 
@@ -49,8 +70,4 @@ def __getattr__(name):
         from . import io as _io
 
         return getattr(_io, name)
-    if name in ("verify", "distance"):
-        from . import verify as _verify
-
-        return getattr(_verify, name)
     raise AttributeError(f"module 'relucert' has no attribute {name!r}")
