@@ -1,0 +1,48 @@
+"""Expressivity analyses: piece counts, depth-separation families, global ERM, ConvAC ranks.
+
+* :mod:`.families` -- Arora et al.'s zig-zag / sawtooth hard functions with exactly ``w**k``
+  pieces, the zonotope family, the size lower bounds for shallower nets and the matching
+  shallow constructions, and the ``sup < 1/2`` approximation bound with a verifier refutation.
+* :mod:`.erm` -- the exhaustive globally optimal ERM for one hidden layer, and gradient descent
+  from many restarts to compare against.
+* :mod:`.convac` -- convolutional arithmetic circuits (Sharir & Shashua), their grid tensors and
+  matricization ranks, exact modulo a prime (:mod:`.modrank`).
+
+Only numpy is imported here; the verifier and matplotlib are imported inside the functions that
+need them.
+"""
+
+from __future__ import annotations
+
+from .convac import (
+    PARTITIONS,
+    ConvAC,
+    GCLayer,
+    RankReport,
+    cannot_replicate,
+    grid_counterexample,
+    matricize,
+    one_layer_overlap_bound,
+    partition,
+    rank_report,
+    rank_upper_bound,
+)
+from .modrank import DEFAULT_PRIME, rank_exact, rank_float, rank_mod_p
+
+__all__ = [
+    "PARTITIONS",
+    "ConvAC",
+    "GCLayer",
+    "RankReport",
+    "cannot_replicate",
+    "grid_counterexample",
+    "matricize",
+    "one_layer_overlap_bound",
+    "partition",
+    "rank_report",
+    "rank_upper_bound",
+    "DEFAULT_PRIME",
+    "rank_exact",
+    "rank_float",
+    "rank_mod_p",
+]
