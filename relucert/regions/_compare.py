@@ -1,0 +1,280 @@
+"""Exact checks of two networks on a box through their common linear regions.
+
+This is relucert's *exact* prover for low input dimension: every verdict is backed by rational
+arithmetic.  In 1D the common breakpoints are computed exactly and ``|f - g|`` is affine between
+them, so the sup over the box (minus excluded intervals) is a maximum over finitely many exact
+points.  In nD the common refinement of both nets' regions is enumerated (``_enum``) and on each
+cell the affine difference is bounded by an LP whose bound is certified by exact duals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from ..box import Box
+from ..errors import SpecError
+from ..network import Network
+from ..verify.result import Counterexample, StopReason, Verdict, VerificationResult
+from ..verify.spec import DecisionEquivalence, EpsEquivalence, Polytope
+from ._enum import enumerate_cells
+from ._exactlp import certified_min, strictly_inside
+from ._oned import activation_intervals_1d
+
+__all__ = ["compare_exact", "allowed_intervals_1d"]
+
+
+def _float_candidates(x: Fraction) -> list[float]:
+    f = float(x)
+    return [f, float(np.nextafter(f, -np.inf)), float(np.nextafter(f, np.inf))]
+
+
+def allowed_intervals_1d(lo: Fraction, hi: Fraction, excluded: Sequence[Polytope] | None) -> list[tuple[Fraction, Fraction]]:
+    """``[lo, hi]`` minus the interiors of the 1D polytopes ``excluded``, as closed intervals."""
+    cuts = []
+    for p in excluded or ():
+        l, u = Fraction(-10**400), Fraction(10**400)
+        empty = False
+        for row, b in zip(p.A, p.b):
+            a = Fraction(float(row[0]))
+            bb = Fraction(float(b))
+            if a > 0:
+                u = min(u, bb / a)
+            elif a < 0:
+                l = max(l, bb / a)
+            elif bb < 0:
+                empty = True
+        if not empty and l < u:
+            cuts.append((l, u))
+    cuts.sort()
+    out = []
+    cur = lo
+    for l, u in cuts:
+        if u <= cur:
+            continue
+        if l > cur:
+            out.append((cur, min(l, hi)))
+        cur = max(cur, u)
+        if cur >= hi:
+            break
+    if cur <= hi:
+        out.append((cur, hi))
+    return [(a, b) for a, b in out if a <= b and a <= hi and b >= lo]
+
+
+def _result(verdict, spec, lower, upper, stop, t0, f, g, box, *, reason="", ce=None, stats=None, soundness=None):
+    st = {"time_s": time.perf_counter() - t0}
+    st.update(stats or {})
+    return VerificationResult(verdict=verdict, spec=spec, lower=float(lower), upper=float(upper),
+                              method="regions-exact", stop_reason=stop, reason=reason, soundness=soundness,
+                              counterexample=ce, witness_x=None if ce is None else ce.x, stats=st,
+                              f_digest=f.digest, g_digest=g.digest, box=box)
+
+
+def _eps_1d(f: Network, g: Network, box: Box, spec: EpsEquivalence, outputs, t0):
+    lo, hi = Fraction(float(box.lo[0])), Fraction(float(box.hi[0]))
+    pts = {lo, hi}
+    for net in (f, g):
+        for a, b, _, _ in activation_intervals_1d(net, lo, hi):
+            pts.add(a)
+            pts.add(b)
+    allowed = allowed_intervals_1d(lo, hi, spec.excluded)
+    for a, b in allowed:
+        pts.add(a)
+        pts.add(b)
+    pts = sorted(p for p in pts if any(a <= p <= b for a, b in allowed))
+    eps = Fraction(spec.eps)
+    worst, wx = Fraction(-1), None
+    for p in pts:
+        fy, gy = f.eval_exact([p]), g.eval_exact([p])
+        d = max(abs(fy[k] - gy[k]) for k in outputs)
+        if d > worst:
+            worst, wx = d, p
+    stats = {"points": len(pts)}
+    if worst <= eps:
+        return _result(Verdict.EQUIVALENT, spec, worst, worst, StopReason.PROVED, t0, f, g, box, stats=stats,
+                       soundness="exact")
+    # the sup is attained at a rational point; report a float64 point that violates exactly
+    best = None
+    cands = [wx] + sorted(pts, key=lambda p: -max(abs(a - b) for a, b in zip(f.eval_exact([p]), g.eval_exact([p]))))[:8]
+    for c in cands:
+        for xf in _float_candidates(c):
+            xq = Fraction(xf)
+            if not (lo <= xq <= hi) or not any(a <= xq <= b for a, b in allowed):
+                continue
+            if spec.excluded and any(p.interior_contains_exact([xq]) for p in spec.excluded):
+                continue
+            fy, gy = f.eval_exact([xq]), g.eval_exact([xq])
+            d = max(abs(fy[k] - gy[k]) for k in outputs)
+            if d > eps and (best is None or d > best.value):
+                best = Counterexample(x=[xq], f=fy, g=gy, value=d, detail=f"|f - g| = {float(d):.6g} > eps = {float(eps):g}")
+        if best is not None:
+            break
+    if best is not None:
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, worst, StopReason.REFUTED, t0, f, g, box,
+                       ce=best, stats=stats)
+    return _result(Verdict.UNKNOWN, spec, 0.0, worst, StopReason.NUMERICAL, t0, f, g, box, stats=stats,
+                   reason=f"sup |f - g| = {float(worst):.6g} > eps is attained at a rational point with no violating float64 neighbour")
+
+
+def _cell_points(cell, n):
+    """Exact candidate points inside a cell: the centre and small moves along the axes."""
+    if cell.center is None:
+        return []
+    c = np.asarray(cell.center, dtype=np.float64)
+    out = [c]
+    r = max(cell.radius, 0.0) / 2
+    for k in range(n):
+        for s in (1, -1):
+            e = c.copy()
+            e[k] += s * r
+            out.append(e)
+    return out
+
+
+def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
+    cells, st = enumerate_cells([f, g], box, max_cells=max_cells)
+    n = f.n_inputs
+    eps = Fraction(spec.eps)
+    upper = Fraction(0)
+    best = None
+    uncertain = 0
+    for cell in cells:
+        (Af, cf), (Ag, cg) = cell.maps
+        for k in outputs:
+            da = [a - b for a, b in zip(Af[k], Ag[k])]
+            dc = cf[k] - cg[k]
+            if all(v == 0 for v in da):
+                bound = abs(dc)
+                if bound > eps and cell.certified:
+                    cand = _cell_points(cell, n)
+                else:
+                    cand = []
+                upper = max(upper, bound)
+            else:
+                cand = []
+                bound = None
+                for sgn in (1, -1):
+                    # max sgn*d = -min(-sgn*d)
+                    m, xlp = certified_min([-sgn * v for v in da], cell.rows, cell.rhs, cell.G, cell.g)
+                    if xlp is not None:
+                        cand.append(np.clip(xlp, box.lo, box.hi))
+                    if m is None:
+                        uncertain += 1
+                        continue
+                    val = -m + sgn * dc
+                    bound = val if bound is None else max(bound, val)
+                if bound is None:
+                    bound = Fraction(10**30)
+                upper = max(upper, bound)
+                cand += _cell_points(cell, n)
+            if bound is not None and bound > eps:
+                for x in cand:
+                    xs = [Fraction(float(v)) for v in x]
+                    if not box.contains(xs):
+                        continue
+                    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+                    d = max(abs(fy[j] - gy[j]) for j in outputs)
+                    if d > eps and (best is None or d > best.value):
+                        best = Counterexample(x=xs, f=fy, g=gy, value=d,
+                                              detail=f"|f - g| = {float(d):.6g} > eps = {float(eps):g}")
+        if best is not None:
+            break
+    stats = dict(st)
+    if best is not None:
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, max(upper, best.value), StopReason.REFUTED, t0,
+                       f, g, box, ce=best, stats=stats)
+    if upper <= eps and not uncertain:
+        return _result(Verdict.EQUIVALENT, spec, 0.0, upper, StopReason.PROVED, t0, f, g, box, stats=stats,
+                       soundness="exact")
+    return _result(Verdict.UNKNOWN, spec, 0.0, upper, StopReason.NUMERICAL, t0, f, g, box, stats=stats,
+                   reason=f"{uncertain} cell bound(s) not certified" if uncertain else
+                   "bound above eps but no exact counterexample found")
+
+
+def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
+    """``f >= tau_f + gamma => g > tau_g`` and ``f <= tau_f - gamma => g <= tau_g``, per cell, exactly."""
+    cells, st = enumerate_cells([f, g], box, max_cells=max_cells)
+    hi_t = Fraction(spec.tau_f) + Fraction(spec.gamma)
+    lo_t = Fraction(spec.tau_f) - Fraction(spec.gamma)
+    tg = Fraction(spec.tau_g)
+    unsure = 0
+    worst = None  # the measured quantity's lower end
+    for cell in cells:
+        (Af, cf), (Ag, cg) = cell.maps
+        af, bf = list(Af[0]), cf[0]
+        ag, bg = list(Ag[0]), cg[0]
+        for side in ("pos", "neg"):
+            # pos: on cell with f >= hi_t need g > tg ; neg: on cell with f <= lo_t need g <= tg
+            if side == "pos":
+                row, rhs = [-v for v in af], bf - hi_t          # -af.x <= bf - hi_t  <=>  f >= hi_t
+                obj = ag                                      # min g > tg
+            else:
+                row, rhs = list(af), lo_t - bf                 # f <= lo_t
+                obj = [-v for v in ag]                        # min -g >= -tg
+            rows, rhss = cell.rows + [row], cell.rhs + [rhs]
+            G = np.vstack([cell.G, np.array([float(v) for v in row])[None, :]])
+            gg = np.concatenate([cell.g, [float(rhs)]])
+            m, xlp = certified_min(obj, rows, rhss, G, gg)
+            const = bg if side == "pos" else -bg
+            if m is not None:
+                val = m + const
+                ok = val > tg if side == "pos" else val >= -tg
+                if ok:
+                    continue
+            # either the set is empty (prove it) or there is a violation (find it)
+            if side == "pos":
+                e, _ = certified_min(list(af), cell.rows, cell.rhs, cell.G, cell.g)  # need max f < hi_t
+                e2, _ = certified_min([-v for v in af], cell.rows, cell.rhs, cell.G, cell.g)
+                if e2 is not None and -e2 + bf < hi_t:
+                    continue
+            else:
+                e2, _ = certified_min(list(af), cell.rows, cell.rhs, cell.G, cell.g)
+                if e2 is not None and e2 + bf > lo_t:
+                    continue
+            if xlp is not None:
+                xs = [Fraction(float(v)) for v in np.clip(xlp, box.lo, box.hi)]
+                fy, gy = f.eval_exact(xs)[0], g.eval_exact(xs)[0]
+                bad = (fy >= hi_t and not gy > tg) if side == "pos" else (fy <= lo_t and gy > tg)
+                if bad:
+                    ce = Counterexample(x=xs, f=[fy], g=[gy], value=(tg - gy) if side == "pos" else (gy - tg),
+                                        detail=(f"f = {float(fy):.6g} >= {float(hi_t):g} but g = {float(gy):.6g} <= {float(tg):g}"
+                                                if side == "pos" else
+                                                f"f = {float(fy):.6g} <= {float(lo_t):g} but g = {float(gy):.6g} > {float(tg):g}"))
+                    return _result(Verdict.NOT_EQUIVALENT, spec, ce.value, math.inf, StopReason.REFUTED, t0, f, g, box,
+                                   ce=ce, stats=st)
+            unsure += 1
+    if unsure == 0:
+        return _result(Verdict.EQUIVALENT, spec, -math.inf, 0.0, StopReason.PROVED, t0, f, g, box, stats=st,
+                       soundness="exact")
+    return _result(Verdict.UNKNOWN, spec, -math.inf, math.inf, StopReason.NUMERICAL, t0, f, g, box, stats=st,
+                   reason=f"{unsure} cell condition(s) neither certified nor refuted")
+
+
+def compare_exact(f: Network, g: Network, box: Box, spec, *, max_cells: int | None = 200000) -> VerificationResult:
+    """Decide ``spec`` for ``f, g`` on ``box`` exactly through linear regions (low dimension only).
+
+    Supports :class:`EpsEquivalence` (any eps; ``excluded`` polytopes in 1D) and single-output
+    :class:`DecisionEquivalence`.  Verdicts are exact: EQUIVALENT from rational arithmetic,
+    NOT_EQUIVALENT with a float64 counterexample re-evaluated exactly on the original weights.
+    """
+    t0 = time.perf_counter()
+    if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
+        raise SpecError(f"networks differ in shape: {f.sizes} vs {g.sizes}")
+    box.check_dim(f.n_inputs, what="networks")
+    if isinstance(spec, EpsEquivalence):
+        outputs = spec.outputs_for(f.n_outputs)
+        if f.n_inputs == 1:
+            return _eps_1d(f, g, box, spec, outputs, t0)
+        if spec.excluded:
+            raise SpecError("exact region comparison supports excluded sets in 1D only; use relucert.verify(method='milp')")
+        return _eps_nd(f, g, box, spec, outputs, t0, max_cells=max_cells)
+    if isinstance(spec, DecisionEquivalence):
+        if f.n_outputs != 1:
+            raise SpecError(f"decision equivalence needs single-output networks, got {f.n_outputs} outputs")
+        return _decision_nd(f, g, box, spec, t0, max_cells=max_cells)
+    raise SpecError(f"exact region comparison supports EpsEquivalence and DecisionEquivalence, got {type(spec).__name__}")

@@ -1,0 +1,116 @@
+"""Exact 1D pieces and breakpoints (rational arithmetic, no LP, no sampling).
+
+On an interval where the activation pattern is fixed every pre-activation is ``s x + t`` with
+exact rationals; its root ``-t/s`` (when inside) splits the interval.  After the last layer the
+intervals carry the exact output map; adjacent intervals with the same map are merged, so a
+*piece* is a maximal interval on which the network is affine and a *breakpoint* is a point where
+the slope changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..errors import BoxError, ShapeError
+from ..network import Network
+from ._fracs import frac_layers
+
+__all__ = ["Piece1D", "pieces_1d", "breakpoints_1d", "count_pieces", "activation_intervals_1d"]
+
+
+@dataclass(frozen=True)
+class Piece1D:
+    """``net(x) = slope * x + intercept`` (per output) for ``lo <= x <= hi`` (exact)."""
+
+    lo: Fraction
+    hi: Fraction
+    slope: tuple
+    intercept: tuple
+
+    def value(self, x) -> list[Fraction]:
+        x = Fraction(x)
+        return [s * x + t for s, t in zip(self.slope, self.intercept)]
+
+
+def _as_frac(v, name: str) -> Fraction:
+    if isinstance(v, Fraction):
+        return v
+    if isinstance(v, int):
+        return Fraction(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise BoxError(f"{name} must be a number, got {name}={v!r}") from None
+    if f != f or f in (float("inf"), float("-inf")):
+        raise BoxError(f"{name} must be finite, got {name}={v!r}")
+    return Fraction(f)
+
+
+def activation_intervals_1d(net: Network, lo, hi) -> list[tuple[Fraction, Fraction, list, list]]:
+    """Intervals of constant activation pattern: ``(a, b, slopes, intercepts)`` per interval."""
+    if not isinstance(net, Network):
+        raise ShapeError(f"net must be a relucert.Network, got {type(net).__name__}")
+    if net.n_inputs != 1:
+        raise ShapeError(f"1D breakpoints need a network with 1 input, got {net.n_inputs}")
+    a0, b0 = _as_frac(lo, "lo"), _as_frac(hi, "hi")
+    if a0 > b0:
+        raise BoxError(f"need lo <= hi, got lo={float(a0)!r} > hi={float(b0)!r}")
+    layers = frac_layers(net)
+    last = len(layers) - 1
+    # each interval: (a, b, s, t) with hidden vector h = s x + t (lists of Fractions)
+    work = [(a0, b0, [Fraction(1)], [Fraction(0)])]
+    for li, (W, bias) in enumerate(layers):
+        Wl = [list(r) for r in W]
+        bl = list(bias)
+        nxt = []
+        for a, b, s, t in work:
+            zs = [sum((w * sv for w, sv in zip(row, s) if w and sv), Fraction(0)) for row in Wl]
+            zt = [sum((w * tv for w, tv in zip(row, t) if w and tv), Fraction(0)) + bb for row, bb in zip(Wl, bl)]
+            if li == last:
+                nxt.append((a, b, zs, zt))
+                continue
+            cuts = set()
+            for sv, tv in zip(zs, zt):
+                if sv:
+                    r = -tv / sv
+                    if a < r < b:
+                        cuts.add(r)
+            pts = [a] + sorted(cuts) + [b]
+            for p, q in zip(pts[:-1], pts[1:]):
+                mid = (p + q) / 2
+                s2, t2 = [], []
+                for sv, tv in zip(zs, zt):
+                    if sv * mid + tv > 0:
+                        s2.append(sv)
+                        t2.append(tv)
+                    else:
+                        s2.append(Fraction(0))
+                        t2.append(Fraction(0))
+                nxt.append((p, q, s2, t2))
+        work = nxt
+    return work
+
+
+def pieces_1d(net: Network, lo, hi) -> list[Piece1D]:
+    """The maximal affine pieces of ``net`` on ``[lo, hi]`` (exact)."""
+    ivs = activation_intervals_1d(net, lo, hi)
+    pieces: list[Piece1D] = []
+    for a, b, s, t in ivs:
+        s, t = tuple(s), tuple(t)
+        if pieces and pieces[-1].slope == s and pieces[-1].intercept == t:
+            p = pieces[-1]
+            pieces[-1] = Piece1D(p.lo, b, s, t)
+        else:
+            pieces.append(Piece1D(a, b, s, t))
+    return pieces
+
+
+def breakpoints_1d(net: Network, lo, hi) -> list[Fraction]:
+    """Exact points strictly inside ``(lo, hi)`` where the slope of ``net`` changes (any output)."""
+    return [p.lo for p in pieces_1d(net, lo, hi)[1:]]
+
+
+def count_pieces(net: Network, lo, hi) -> int:
+    """Number of maximal affine pieces of the 1D network ``net`` on ``[lo, hi]``."""
+    return len(pieces_1d(net, lo, hi))
