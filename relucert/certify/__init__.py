@@ -1,0 +1,202 @@
+"""Certified mode: prove or refute a claim about ``f`` and ``g`` and emit a certificate that
+:mod:`relucert.check` re-checks without trusting any solver.
+
+>>> res = certify("f.npz", "g.npz", Box.cube(2), EpsEquivalence(0.05))   # doctest: +SKIP
+>>> res.write("pair.cert.json")                                         # doctest: +SKIP
+
+Proof routes, tried in this order for ``method="auto"``:
+
+1. ``structural``: g is an exact rewrite of f (unit permutation/duplication/positive scaling,
+   inserted identity layers, deepening); proves every eps >= 0 and top-1 agreement.
+2. ``bab`` (eps claims): the certified input-split search of :mod:`relucert.certify.search`,
+   whose leaves are closed by the checker's own bound, so the certificate is just the tree.
+3. ``witness``: a counterexample from the search or, when the search stops at a limit, from
+   :func:`relucert.verify` (any method), re-evaluated exactly.
+
+MILP or z3 verdicts are never turned into proofs: a claim the certified search cannot close is
+reported UNKNOWN, with no certificate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from ..box import Box
+from ..errors import CertificateError, SpecError
+from ..network import Network
+from ..verify.result import Verdict
+from ..verify.spec import DecisionEquivalence, EpsEquivalence, Top1Equivalence
+from .format import certificate_document, rational, write_certificate
+from .search import CertifiedSearch
+from .structural import find_structural_proof
+
+__all__ = ["certify", "CertifyResult", "certificate_from_result", "write_certificate", "METHODS"]
+
+METHODS = ("auto", "structural", "bab")
+
+
+@dataclass
+class CertifyResult:
+    verdict: Verdict
+    certificate: dict | None          # None when UNKNOWN
+    reason: str = ""
+    stats: dict = field(default_factory=dict)
+    f: Network | None = None
+    g: Network | None = None
+
+    def write(self, path, *, save_models: bool = False) -> int:
+        """Write the certificate (atomically).  With ``save_models``, or when a network came
+        without a file, the models are saved as ``.npz`` next to it.  Returns the size in bytes."""
+        if self.certificate is None:
+            raise CertificateError(f"no certificate to write: the claim is {self.verdict} ({self.reason})")
+        path = Path(os.fspath(path))
+        doc = self.certificate
+        for key, net in (("f", self.f), ("g", self.g)):
+            ent = doc["networks"][key]
+            if save_models or not ent["file"]:
+                from .. import io as rio
+
+                target = path.with_name(f"{path.name.split('.')[0]}.{key}.npz")
+                rio.save(net, target)
+                ent["file"] = str(target.resolve())
+        n = write_certificate(doc, path)
+        self.stats["bytes"] = n
+        return n
+
+
+def _as_net(v, name):
+    if isinstance(v, Network):
+        return v, None
+    if isinstance(v, (str, os.PathLike)):
+        from .. import io as rio
+
+        return rio.load(v), os.fspath(v)
+    raise SpecError(f"{name} must be a Network or a model path, got {type(v).__name__}")
+
+
+def _decimal(x: float) -> Fraction:
+    """The shortest decimal of a float as an exact rational (``0.05 -> 1/20``)."""
+    return Fraction(repr(float(x)))
+
+
+def _claim(spec, box: Box, n_out: int, *, eps_exact: Fraction | None = None) -> dict:
+    b = {"lo": [rational(v) for v in box.lo], "hi": [rational(v) for v in box.hi]}
+    if isinstance(spec, EpsEquivalence):
+        e = _decimal(spec.eps) if eps_exact is None else eps_exact
+        return {"kind": "eps", "box": b, "eps": rational(e), "outputs": spec.outputs_for(n_out)}
+    if isinstance(spec, Top1Equivalence):
+        return {"kind": "top1", "box": b, "margin": rational(_decimal(spec.margin)), "tie_break": "lowest_index"}
+    return {"kind": "decision", "box": b, "tau_f": rational(spec.tau_f), "tau_g": rational(spec.tau_g),
+            "gamma": rational(spec.gamma)}
+
+
+def _doc(f, g, ffile, gfile, claim, result, *, proof=None, witness=None, producer=None):
+    return certificate_document(f_file=ffile or "", f_digest=f.digest, g_file=gfile or "", g_digest=g.digest,
+                                claim=claim, result=result, proof=proof, witness=witness, producer=producer,
+                                f_sizes=f.sizes, g_sizes=g.sizes)
+
+
+def certificate_from_result(result, f, g, *, f_file=None, g_file=None) -> dict:
+    """A witness certificate from a NOT_EQUIVALENT :class:`~relucert.verify.result.VerificationResult`
+    (from any method: its counterexample was already re-evaluated exactly).  EQUIVALENT results
+    need :func:`certify`, which runs the search a proof certificate describes."""
+    if result.verdict is not Verdict.NOT_EQUIVALENT or result.counterexample is None:
+        raise CertificateError(f"only NOT_EQUIVALENT results carry a witness; got {result.verdict}: "
+                               "use relucert.certify.certify for proofs")
+    ce = result.counterexample
+    claim = _claim(result.spec, result.box, f.n_outputs,
+                   eps_exact=_eps_for_witness(result.spec, ce.value) if isinstance(result.spec, EpsEquivalence) else None)
+    return _doc(f, g, f_file, g_file, claim, "refuted", witness={"x": [rational(v) for v in ce.x]},
+                producer={"engine": result.method})
+
+
+def _eps_for_witness(spec, value: Fraction) -> Fraction:
+    e = _decimal(spec.eps)
+    return e if value > e else Fraction(float(spec.eps))
+
+
+def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | None = None,
+            node_limit: int | None = 2_000_000, batch: int = 256, seed: int = 0,
+            fallback_verify: bool = True) -> CertifyResult:
+    """Prove or refute ``spec`` for ``f`` and ``g`` on ``box`` and build the certificate.
+
+    ``f``, ``g``: Networks or model paths (the certificate binds to the files by weight digest).
+    """
+    t0 = time.perf_counter()
+    f, ffile = _as_net(f, "f")
+    g, gfile = _as_net(g, "g")
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(METHODS)}, got method={method!r}")
+    if time_limit is not None and not float(time_limit) > 0:
+        raise SpecError(f"time_limit must be > 0 seconds, got time_limit={time_limit!r}")
+    if node_limit is not None and not int(node_limit) >= 1:
+        raise SpecError(f"node_limit must be >= 1, got node_limit={node_limit!r}")
+    if not isinstance(box, Box):
+        raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
+    if not isinstance(spec, (EpsEquivalence, Top1Equivalence, DecisionEquivalence)) or \
+            (isinstance(spec, EpsEquivalence) and spec.excluded):
+        raise SpecError(f"certify supports EpsEquivalence (without excluded sets), Top1Equivalence and "
+                        f"DecisionEquivalence, got {spec!r:.80}")
+    if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
+        raise SpecError(f"f is {f.n_inputs}->{f.n_outputs} but g is {g.n_inputs}->{g.n_outputs}")
+    box.check_dim(f.n_inputs, what="networks")
+    stats: dict = {}
+
+    def done(verdict, doc, reason):
+        stats["prove_s"] = round(time.perf_counter() - t0, 4)
+        return CertifyResult(verdict, doc, reason, stats, f, g)
+
+    claim = _claim(spec, box, f.n_outputs)
+    structural_ok = not isinstance(spec, DecisionEquivalence) or spec.tau_g < spec.tau_f + spec.gamma
+    if method in ("auto", "structural") and structural_ok:
+        proof = find_structural_proof(f, g)
+        if proof is not None:
+            from ..check.checker import _check_structural, _Invalid
+
+            try:
+                _check_structural(proof, {"f": f, "g": g})
+            except _Invalid:
+                proof = None
+        if proof is not None:
+            return done(Verdict.EQUIVALENT, _doc(f, g, ffile, gfile, claim, "proved", proof=proof,
+                                                 producer={"engine": "structural"}),
+                        "g is an exact rewrite of f")
+        if method == "structural":
+            return done(Verdict.UNKNOWN, None, "no structural relation between f and g was found")
+    if isinstance(spec, EpsEquivalence) and method in ("auto", "bab"):
+        search = CertifiedSearch(f, g, spec.outputs_for(f.n_outputs), spec.eps, batch=batch, seed=seed)
+        out = search.run(box.lo, box.hi, node_limit=node_limit, time_limit=time_limit)
+        stats.update(nodes=out.nodes, leaves=out.leaves, bounded=out.bounded, search=out.status)
+        if out.status == "proved":
+            proof = {"kind": "bab", "bound": "lin-v1", "split_rule": "widest-relative-midpoint-v1",
+                     "tree": out.tree(), "upper": rational(out.upper) if out.leaves else "0"}
+            return done(Verdict.EQUIVALENT, _doc(f, g, ffile, gfile, claim, "proved", proof=proof,
+                                                 producer={"engine": "certified-bab"}),
+                        f"{out.leaves} leaves closed; sup <= {out.upper:.6g}")
+        if out.status == "refuted":
+            claim = _claim(spec, box, f.n_outputs, eps_exact=_eps_for_witness(spec, out.value))
+            return done(Verdict.NOT_EQUIVALENT,
+                        _doc(f, g, ffile, gfile, claim, "refuted", witness={"x": [rational(v) for v in out.witness]},
+                             producer={"engine": "certified-bab"}),
+                        f"max |f - g| = {float(out.value):.6g} > eps at the witness")
+        reason = f"the certified search stopped ({out.status.replace('_', ' ')}) after {out.nodes} nodes"
+    elif method == "bab":
+        return done(Verdict.UNKNOWN, None, f"bab certificates cover eps claims only, not {spec.kind}")
+    else:
+        reason = f"proofs of {spec.kind} claims are certified only structurally; none was found"
+    if fallback_verify:
+        from ..verify.api import verify
+
+        left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
+        res = verify(f, g, box, spec, time_limit=left if left is not None else 60.0)
+        stats["fallback"] = f"{res.method}: {res.verdict}"
+        if res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample is not None:
+            return done(Verdict.NOT_EQUIVALENT, certificate_from_result(res, f, g, f_file=ffile, g_file=gfile),
+                        f"counterexample from {res.method}, re-evaluated exactly")
+        if res.verdict is Verdict.EQUIVALENT:
+            reason += f"; {res.method} proves it, but that proof is not a certificate"
+    return done(Verdict.UNKNOWN, None, reason)

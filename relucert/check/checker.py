@@ -1,0 +1,518 @@
+"""The independent certificate checker (format ``relucert-certificate`` version 1).
+
+Trusted base: this file, :mod:`relucert.check._leaf` (the leaf bound), Python's ``fractions``,
+numpy's float64 arithmetic, and the model readers :mod:`relucert.io` / :class:`relucert.network.
+Network` (used only to read the model files and hash their weights with ``Network.digest``).
+Nothing here imports the bound engines, the encodings, the solvers or the verifier.
+
+``check_certificate(path)`` returns a :class:`CheckReport` whose verdict is
+
+* ``VERIFIED``: the proof holds, so the claim holds for the exact real functions of the stored
+  float64 weights;
+* ``REFUTED``: the witness holds (an input in the box where the claim fails, checked exactly);
+* ``INVALID``: something does not hold; ``path`` names the first failing node and ``slack`` the
+  exact amount (negative: how far the bound missed).
+
+A certificate that cannot be read (bad JSON, a non-rational number, absurd sizes, a missing
+model file) raises :class:`~relucert.errors.CertificateError` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CertificateError, RelucertError
+from . import _leaf
+
+__all__ = ["CheckReport", "MissingModelError", "check_certificate", "check_document", "FORMAT", "VERSION",
+           "MAX_BYTES", "MAX_NODES"]
+
+FORMAT, VERSION = "relucert-certificate", 1
+MAX_BYTES = 64 * 2**20          # largest certificate file read
+MAX_NODES = 10**7               # largest split tree
+MAX_DEPTH = 4000                # deepest split path
+MAX_NUMBER_CHARS = 2000         # longest rational string
+BATCH = 512                     # leaves bounded per vectorised call
+EXACT_FALLBACK_MAX = 64         # leaves re-checked in exact rationals at most
+EXACT_FALLBACK_WEIGHTS = 20000  # ... and only for networks up to this many weights
+_RATIONAL = re.compile(r"-?(0|[1-9][0-9]*)(/[1-9][0-9]*)?")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?")
+
+
+class MissingModelError(CertificateError):
+    """A model file the certificate binds to cannot be found."""
+
+
+@dataclass
+class CheckReport:
+    verdict: str                     # VERIFIED | REFUTED | INVALID
+    claim: str = ""
+    path: str | None = None          # first failing node (INVALID)
+    slack: Fraction | None = None    # exact slack there (or the tightest leaf slack when VERIFIED)
+    reason: str = ""
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict in ("VERIFIED", "REFUTED")
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "claim": self.claim, "path": self.path,
+                "slack": None if self.slack is None else _fmt(self.slack), "reason": self.reason,
+                "stats": self.stats}
+
+    def __str__(self) -> str:
+        lines = [self.verdict + (f": {self.claim}" if self.claim else "")]
+        if self.path is not None:
+            lines.append(f"  at: {self.path}")
+        if self.slack is not None:
+            lines.append(f"  slack: {_fmt(self.slack)} (~{float(self.slack):.6g})")
+        if self.reason:
+            lines.append(f"  {self.reason}")
+        if self.stats:
+            lines.append("  " + ", ".join(f"{k} {v}" for k, v in self.stats.items()))
+        return "\n".join(lines)
+
+
+class _Invalid(Exception):
+    def __init__(self, path: str, reason: str, slack: Fraction | None = None):
+        super().__init__(reason)
+        self.path, self.reason, self.slack = path, reason, slack
+
+
+def _fmt(q: Fraction) -> str:
+    return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def _no_floats(text):
+    raise CertificateError(f"numbers must be rational strings like \"-3/8\", not the JSON number {text}")
+
+
+def _rat(v, where: str) -> Fraction:
+    if not isinstance(v, str):
+        raise CertificateError(f"{where} must be a rational string like \"-3/8\", got {type(v).__name__} {v!r:.60}")
+    s = v.strip()
+    if len(s) > MAX_NUMBER_CHARS or not (_RATIONAL.fullmatch(s) or _DECIMAL.fullmatch(s)):
+        raise CertificateError(f"{where} is not a rational string: {v!r:.60}")
+    return Fraction(s)
+
+
+def _get(d, key, where, kind=None):
+    if not isinstance(d, dict) or key not in d:
+        raise CertificateError(f"{where}: missing field {key!r}")
+    v = d[key]
+    if kind is not None and not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise CertificateError(f"{where}.{key} must be {getattr(kind, '__name__', kind)}, got {v!r:.60}")
+    return v
+
+
+def _rat_list(v, n, where) -> list[Fraction]:
+    if not isinstance(v, list) or len(v) != n:
+        raise CertificateError(f"{where} must be a list of {n} rational strings")
+    return [_rat(x, f"{where}[{i}]") for i, x in enumerate(v)]
+
+
+def load_document(path) -> dict:
+    """Read and parse a certificate file (bounded size, no JSON floats)."""
+    p = Path(os.fspath(path))
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise MissingModelError(f"{p}: certificate file not found") from None
+    if size > MAX_BYTES:
+        raise CertificateError(f"{p}: certificate is {size} bytes, more than the limit of {MAX_BYTES}")
+    raw = p.read_bytes()[:MAX_BYTES + 1]
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_float=_no_floats, parse_constant=_no_floats)
+    except CertificateError as exc:
+        raise CertificateError(f"{p}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise CertificateError(f"{p}: not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise CertificateError(f"{p}: a certificate must be a JSON object")
+    return doc
+
+
+# -- networks --------------------------------------------------------------------------------
+def _bind(doc, base: Path, models_dir) -> dict:
+    from .. import io as rio  # the model readers (no bound engines)
+
+    nets = _get(doc, "networks", "certificate", dict)
+    out = {}
+    for key in ("f", "g"):
+        ent = _get(nets, key, "networks", dict)
+        name = _get(ent, "file", f"networks.{key}", str)
+        want = _get(ent, "sha256", f"networks.{key}", str)
+        if not re.fullmatch(r"[0-9a-f]{64}", want):
+            raise CertificateError(f"networks.{key}.sha256 must be 64 lowercase hex digits, got {want!r:.80}")
+        cands = []
+        if models_dir is not None:
+            cands += [Path(models_dir) / name, Path(models_dir) / Path(name).name]
+        cands.append(base / name)
+        found = next((c for c in cands if c.is_file()), None)
+        if found is None:
+            raise MissingModelError(f"networks.{key}: model file {name!r} not found (looked in "
+                                    f"{', '.join(str(c.parent) for c in cands)})")
+        try:
+            net = rio.load(found)
+        except RelucertError as exc:
+            raise CertificateError(f"networks.{key}: cannot read {found}: {exc}") from None
+        if net.digest != want:
+            raise _Invalid(f"networks.{key}.sha256", f"{found} has weights digest {net.digest}, the "
+                           f"certificate binds to {want}")
+        out[key] = net
+    if out["f"].n_inputs != out["g"].n_inputs or out["f"].n_outputs != out["g"].n_outputs:
+        raise _Invalid("networks", "f and g differ in their numbers of inputs or outputs")
+    return out
+
+
+def _frac_layers(net):
+    return [([[Fraction(float(w)) for w in row] for row in L.weight], [Fraction(float(v)) for v in L.bias])
+            for L in net.layers]
+
+
+def _eval_exact(flayers, x):
+    h = list(x)
+    for i, (W, b) in enumerate(flayers):
+        z = [sum((w * v for w, v in zip(row, h) if w and v), bi) for row, bi in zip(W, b)]
+        h = z if i == len(flayers) - 1 else [v if v > 0 else Fraction(0) for v in z]
+    return h
+
+
+# -- the claim -------------------------------------------------------------------------------
+def _claim(doc, nets) -> dict:
+    c = _get(doc, "claim", "certificate", dict)
+    kind = _get(c, "kind", "claim", str)
+    n, m = nets["f"].n_inputs, nets["f"].n_outputs
+    box = _get(c, "box", "claim", dict)
+    lo = _rat_list(_get(box, "lo", "claim.box"), n, "claim.box.lo")
+    hi = _rat_list(_get(box, "hi", "claim.box"), n, "claim.box.hi")
+    for i, (a, b) in enumerate(zip(lo, hi)):
+        if a > b:
+            raise CertificateError(f"claim.box: lo > hi for input {i}")
+    out = {"kind": kind, "lo": lo, "hi": hi}
+    if kind == "eps":
+        out["eps"] = _rat(_get(c, "eps", "claim"), "claim.eps")
+        if out["eps"] < 0:
+            raise CertificateError("claim.eps must be >= 0")
+        outs = c.get("outputs")
+        outs = list(range(m)) if outs is None else outs
+        if (not isinstance(outs, list) or not outs or len(set(map(repr, outs))) != len(outs)
+                or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < m for k in outs)):
+            raise CertificateError(f"claim.outputs must be distinct output indices in 0..{m - 1}")
+        out["outputs"] = outs
+        out["text"] = f"max_k |f_k - g_k| <= {_fmt(out['eps'])} on the box (outputs {outs})"
+    elif kind == "top1":
+        out["margin"] = _rat(c.get("margin", "0"), "claim.margin")
+        if out["margin"] < 0:
+            raise CertificateError("claim.margin must be >= 0")
+        out["text"] = f"argmax f = argmax g (lowest index) where f leads by >= {_fmt(out['margin'])}"
+    elif kind == "decision":
+        if m != 1:
+            raise CertificateError("claim kind 'decision' needs single-output networks")
+        for k in ("tau_f", "tau_g", "gamma"):
+            out[k] = _rat(c.get(k, "0"), f"claim.{k}")
+        if out["gamma"] < 0:
+            raise CertificateError("claim.gamma must be >= 0")
+        out["text"] = (f"f >= tau_f+gamma => g > tau_g and f <= tau_f-gamma => g <= tau_g "
+                       f"(tau_f={_fmt(out['tau_f'])}, tau_g={_fmt(out['tau_g'])}, gamma={_fmt(out['gamma'])})")
+    else:
+        raise CertificateError(f"claim.kind must be 'eps', 'top1' or 'decision', got {kind!r:.40}")
+    return out
+
+
+# -- witness ---------------------------------------------------------------------------------
+def _argmax(v):
+    return max(range(len(v)), key=lambda i: (v[i], -i))
+
+
+def _check_witness(w, claim, nets) -> tuple[Fraction, str]:
+    x = _rat_list(_get(w, "x", "witness"), len(claim["lo"]), "witness.x")
+    for i, (a, v, b) in enumerate(zip(claim["lo"], x, claim["hi"])):
+        if not a <= v <= b:
+            raise _Invalid(f"witness.x[{i}]", f"x[{i}] = {_fmt(v)} lies outside the box [{_fmt(a)}, {_fmt(b)}]")
+    fy = _eval_exact(_frac_layers(nets["f"]), x)
+    gy = _eval_exact(_frac_layers(nets["g"]), x)
+    if claim["kind"] == "eps":
+        k = max(claim["outputs"], key=lambda j: abs(fy[j] - gy[j]))
+        slack = abs(fy[k] - gy[k]) - claim["eps"]
+        what = f"output {k}: |f - g| = {float(abs(fy[k] - gy[k])):.9g} at x"
+    elif claim["kind"] == "top1":
+        i, j = _argmax(fy), _argmax(gy)
+        lead = min((fy[i] - fy[k] for k in range(len(fy)) if k != i), default=Fraction(0))
+        if lead < claim["margin"]:
+            raise _Invalid("witness", f"f leads by {_fmt(lead)} < margin at x", lead - claim["margin"])
+        if i == j:
+            raise _Invalid("witness", f"f and g both pick class {i} at x", Fraction(0))
+        slack, what = gy[j] - gy[i], f"f picks {i}, g picks {j}"
+        return slack, what
+    else:
+        f0, g0 = fy[0], gy[0]
+        hi_side = f0 - claim["tau_f"] - claim["gamma"]     # >= 0 needs g > tau_g
+        lo_side = claim["tau_f"] - claim["gamma"] - f0     # >= 0 needs g <= tau_g
+        if hi_side >= 0 and g0 <= claim["tau_g"]:
+            slack = claim["tau_g"] - g0
+        elif lo_side >= 0 and g0 > claim["tau_g"]:
+            slack = g0 - claim["tau_g"]
+        else:
+            raise _Invalid("witness", f"the decisions agree at x (f = {float(f0):.9g}, g = {float(g0):.9g})",
+                           Fraction(0))
+        what = f"f = {float(f0):.9g}, g = {float(g0):.9g}"
+        return slack, what
+    if slack <= 0:
+        raise _Invalid("witness", f"{what} does not exceed eps = {float(claim['eps']):.9g}", slack)
+    return slack, what
+
+
+# -- structural proofs -----------------------------------------------------------------------
+def _deepen_frac(layers, extra):
+    """The exact ``Network.deepen`` construction (output carried as relu(y), relu(-y))."""
+    if extra == 0:
+        return layers
+    W, b = layers[-1]
+    m = len(W)
+    one, zero = Fraction(1), Fraction(0)
+    out = layers[:-1] + [(W + [[-w for w in row] for row in W], b + [-v for v in b])]
+    carry = [[one if (i % m == j % m and (i < m) == (j < m)) else (-one if i % m == j % m else zero)
+              for j in range(2 * m)] for i in range(2 * m)]
+    for _ in range(extra - 1):
+        out.append((carry, [zero] * (2 * m)))
+    out.append(([[one if j == i else (-one if j == i + m else zero) for j in range(2 * m)] for i in range(m)],
+                [zero] * m))
+    return out
+
+
+def _check_structural(proof, nets):
+    extra = proof.get("f_deepen", 0)
+    if not isinstance(extra, int) or isinstance(extra, bool) or not 0 <= extra <= 64:
+        raise CertificateError("proof.f_deepen must be an integer in 0..64")
+    F = _deepen_frac(_frac_layers(nets["f"]), extra)
+    G = _frac_layers(nets["g"])
+    maps = _get(proof, "layers", "proof", list)
+    if len(maps) != len(G) - 1:
+        raise _Invalid("proof.layers", f"g has {len(G) - 1} hidden layers but the proof maps {len(maps)}")
+    prev = [(j, Fraction(1)) for j in range(nets["f"].n_inputs)]   # g's inputs are f's inputs
+    f_layer = -1                                                    # the f layer `prev` refers to
+    for ell, ent in enumerate(maps + [None]):
+        Wg, bg = G[ell]
+        where = f"proof.layers[{ell}]" if ent is not None else "output layer"
+        if ent is None:
+            inserted, units = False, [(j, Fraction(1)) for j in range(len(Wg))]
+        else:
+            inserted = bool(ent.get("inserted", False))
+            raw = _get(ent, "units", where, list)
+            if len(raw) != len(Wg):
+                raise _Invalid(where, f"g layer {ell} has {len(Wg)} units but the map lists {len(raw)}")
+            units = []
+            for i, u in enumerate(raw):
+                if not (isinstance(u, list) and len(u) == 2 and isinstance(u[0], int) and not isinstance(u[0], bool)):
+                    raise CertificateError(f"{where}.units[{i}] must be [f_unit, \"scale\"]")
+                s = _rat(u[1], f"{where}.units[{i}][1]")
+                if s <= 0:
+                    raise _Invalid(f"{where}.units[{i}]", f"scale {_fmt(s)} must be > 0")
+                units.append((u[0], s))
+        target = f_layer if inserted else f_layer + 1
+        if inserted and f_layer < 0:
+            raise _Invalid(where, "an inserted identity layer must follow a hidden layer")
+        if target >= len(F) or (ent is None and target != len(F) - 1) or (ent is not None and target >= len(F) - 1):
+            raise _Invalid(where, f"maps onto f layer {target}, which does not fit f's {len(F) - 1} hidden layers")
+        n_prev = len(prev)
+        n_f = len(F[target][0]) if not inserted else len(F[f_layer][0])
+        for i, (j, s) in enumerate(units):
+            if not (j == -1 or 0 <= j < n_f):
+                raise _Invalid(f"{where}.units[{i}]", f"f unit {j} does not exist")
+            # row i of W_g P_prev, as a dict over the units of f's previous layer
+            row: dict[int, Fraction] = {}
+            for r in range(n_prev):
+                w = Wg[i][r]
+                if w:
+                    pj, ps = prev[r]
+                    if pj >= 0:
+                        row[pj] = row.get(pj, Fraction(0)) + w * ps
+            if j == -1:
+                want_row, want_b = {}, Fraction(0)
+            elif inserted:
+                want_row, want_b = {j: s}, Fraction(0)
+            else:
+                Wf, bf = F[target]
+                want_row = {c: s * w for c, w in enumerate(Wf[j]) if w}
+                want_b = s * bf[j]
+            diff = {c: row.get(c, Fraction(0)) - want_row.get(c, Fraction(0)) for c in set(row) | set(want_row)}
+            bad = [(c, d) for c, d in sorted(diff.items()) if d != 0]
+            if bad or bg[i] != want_b:
+                c, d = bad[0] if bad else ("bias", bg[i] - want_b)
+                raise _Invalid(f"{where}.units[{i}]", f"g unit {i} is not {_fmt(s)} x f unit {j}: "
+                               f"residual at column {c} is {_fmt(d)}", -abs(d))
+        prev = units
+        f_layer = target
+    return Fraction(0)
+
+
+# -- branch and bound ------------------------------------------------------------------------
+def _float_exact(q: Fraction, where: str) -> float:
+    v = float(q)
+    if Fraction(v) != q:
+        raise CertificateError(f"{where} = {_fmt(q)} is not a float64 number (bab proofs need float boxes)")
+    return v
+
+
+def _decode_tree(tree) -> np.ndarray:
+    enc = _get(tree, "enc", "proof.tree", str)
+    if enc != "preorder-bits-v1":
+        raise CertificateError(f"proof.tree.enc must be 'preorder-bits-v1', got {enc!r:.40}")
+    n = _get(tree, "nodes", "proof.tree", int)
+    if not 1 <= n <= MAX_NODES:
+        raise CertificateError(f"proof.tree.nodes must be in 1..{MAX_NODES}, got {n}")
+    bits = _get(tree, "bits", "proof.tree", str)
+    if len(bits) > 4 * ((n + 7) // 8 + 2) // 3 + 4:
+        raise CertificateError(f"proof.tree.bits is longer than {n} nodes need")
+    try:
+        raw = base64.b64decode(bits, validate=True)
+    except ValueError:
+        raise CertificateError("proof.tree.bits is not base64") from None
+    if len(raw) != (n + 7) // 8:
+        raise CertificateError(f"proof.tree.bits holds {len(raw)} bytes, {n} nodes need {(n + 7) // 8}")
+    arr = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))
+    if arr[n:].any():
+        raise CertificateError("proof.tree.bits has non-zero padding")
+    return arr[:n]
+
+
+def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
+    """Walk the pre-order tree with the split rule; returns the leaves' boxes and paths."""
+    width0 = hi0 - lo0
+    scale = np.where(width0 > 0, width0, 1.0)
+    stack = [(lo0, hi0, "")]
+    los, his, paths = [], [], []
+    pos, n = 0, len(bits)
+    while stack:
+        if pos >= n:
+            raise _Invalid("proof.tree", f"the tree ends after {n} nodes with {len(stack)} open")
+        lo, hi, path = stack.pop()
+        bit = bits[pos]
+        pos += 1
+        if bit == 0:
+            los.append(lo)
+            his.append(hi)
+            paths.append(path)
+            continue
+        if len(path) >= MAX_DEPTH:
+            raise CertificateError(f"proof.tree is deeper than {MAX_DEPTH}")
+        d = int(np.argmax((hi - lo) / scale))          # widest relative side, lowest index first
+        m = 0.5 * lo[d] + 0.5 * hi[d]
+        if not lo[d] < m < hi[d]:
+            raise _Invalid("root" + path, f"node cannot be split on input {d}: [{lo[d]!r}, {hi[d]!r}]")
+        lo2, hi1 = lo.copy(), hi.copy()
+        hi1[d] = m
+        lo2[d] = m
+        stack.append((lo2, hi, path + "1"))
+        stack.append((lo, hi1, path + "0"))
+    if pos != n:
+        raise _Invalid("proof.tree", f"the tree closes after {pos} nodes but lists {n}")
+    return np.array(los), np.array(his), paths
+
+
+def _check_bab(proof, claim, nets, stats):
+    if claim["kind"] != "eps":
+        raise CertificateError("bab proofs are defined for claim kind 'eps' only")
+    bound = _get(proof, "bound", "proof", str)
+    if bound != "lin-v1":
+        raise CertificateError(f"proof.bound must be 'lin-v1', got {bound!r:.40}")
+    rule = proof.get("split_rule", "widest-relative-midpoint-v1")
+    if rule != "widest-relative-midpoint-v1":
+        raise CertificateError(f"proof.split_rule must be 'widest-relative-midpoint-v1', got {rule!r:.40}")
+    lo0 = np.array([_float_exact(q, f"claim.box.lo[{i}]") for i, q in enumerate(claim["lo"])])
+    hi0 = np.array([_float_exact(q, f"claim.box.hi[{i}]") for i, q in enumerate(claim["hi"])])
+    bits = _decode_tree(_get(proof, "tree", "proof", dict))
+    los, his, paths = _leaves(bits, lo0, hi0)
+    stats["nodes"], stats["leaves"] = int(len(bits)), len(paths)
+    eps = claim["eps"]
+    eps_f = float(eps)
+    if Fraction(eps_f) > eps:
+        eps_f = float(np.nextafter(eps_f, -np.inf))   # the largest float <= eps
+    m = nets["f"].n_outputs
+    S = np.zeros((len(claim["outputs"]), m))
+    S[np.arange(len(claim["outputs"])), claim["outputs"]] = 1.0
+    Cf, Cg = np.vstack([S, -S]), np.vstack([-S, S])
+    fl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["f"].layers])
+    gl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["g"].layers])
+    worst = np.empty(len(paths))
+    for s in range(0, len(paths), BATCH):
+        ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, fl, gl, Cf, Cg, los[s:s + BATCH], his[s:s + BATCH])
+        worst[s:s + BATCH] = ub.max(axis=1)
+    failing = np.flatnonzero(~(worst <= eps_f))
+    exact_done = 0
+    small = nets["f"].n_params + nets["g"].n_params <= EXACT_FALLBACK_WEIGHTS
+    for i in failing:
+        slack = eps - Fraction(float(worst[i])) if np.isfinite(worst[i]) else None
+        if small and exact_done < EXACT_FALLBACK_MAX and slack is not None and -slack <= 1e-9 * (1 + abs(eps)):
+            exact_done += 1
+            ex = _leaf.ExactArith
+            ub = _leaf.leaf_upper_bounds(ex, [(L.weight, L.bias) for L in nets["f"].layers],
+                                         [(L.weight, L.bias) for L in nets["g"].layers], Cf, Cg,
+                                         los[i:i + 1], his[i:i + 1])
+            slack = eps - max(ub[0])
+            if slack >= 0:
+                continue
+        raise _Invalid("root" + paths[i], f"leaf {int(i)} box [{list(los[i])}, {list(his[i])}]: bound "
+                       f"{float(worst[i]):.17g} > eps", slack)
+    stats["exact_fallbacks"] = exact_done
+    return eps - Fraction(float(worst.max()))
+
+
+# -- entry points ----------------------------------------------------------------------------
+def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
+    """Check a parsed certificate; model paths are relative to ``base`` unless found in ``models_dir``."""
+    t0 = time.perf_counter()
+    stats: dict = {}
+    claim_text = ""
+    try:
+        if _get(doc, "format", "certificate") != FORMAT:
+            raise CertificateError(f"certificate.format must be {FORMAT!r}")
+        if _get(doc, "version", "certificate") != VERSION:
+            raise CertificateError(f"unsupported certificate version {doc.get('version')!r:.20}; this "
+                                   f"checker reads version {VERSION}")
+        nets = _bind(doc, Path(base), models_dir)
+        claim = _claim(doc, nets)
+        claim_text = claim["text"]
+        result = _get(doc, "result", "certificate", str)
+        if result == "refuted":
+            slack, what = _check_witness(_get(doc, "witness", "certificate", dict), claim, nets)
+            verdict, reason = "REFUTED", f"witness holds ({what})"
+        elif result == "proved":
+            proof = _get(doc, "proof", "certificate", dict)
+            kind = _get(proof, "kind", "proof", str)
+            if kind == "structural":
+                slack = _check_structural(proof, nets)
+                reason = "g is an exact rewrite of f (weight identities hold exactly), so f = g on all inputs"
+                if claim["kind"] == "decision" and not claim["tau_g"] < claim["tau_f"] + claim["gamma"]:
+                    raise _Invalid("claim", "f = g does not imply this decision claim (needs tau_g < tau_f+gamma)")
+            elif kind == "bab":
+                slack = _check_bab(proof, claim, nets, stats)
+                reason = f"all {stats['leaves']} leaves close (lin-v1 bounds, float64 with outward rounding)"
+            else:
+                raise CertificateError(f"proof.kind must be 'structural' or 'bab', got {kind!r:.40}")
+            verdict = "VERIFIED"
+        else:
+            raise CertificateError(f"certificate.result must be 'proved' or 'refuted', got {result!r:.40}")
+    except _Invalid as inv:
+        stats["check_s"] = round(time.perf_counter() - t0, 4)
+        return CheckReport("INVALID", claim_text, inv.path, inv.slack, inv.reason, stats)
+    stats["check_s"] = round(time.perf_counter() - t0, 4)
+    return CheckReport(verdict, claim_text, None, slack, reason, stats)
+
+
+def check_certificate(path, *, models_dir=None) -> CheckReport:
+    """Check the certificate file at ``path`` (see the module docstring)."""
+    doc = load_document(path)
+    return check_document(doc, base=Path(os.fspath(path)).resolve().parent, models_dir=models_dir)
