@@ -48,7 +48,7 @@ class Box:
         inv = lo_a > hi_a
         if inv.any():
             i = int(np.flatnonzero(inv)[0])
-            raise BoxError(f"box needs lo <= hi, got lo={lo_a[i]!r} > hi={hi_a[i]!r} for input {i}")
+            raise BoxError(f"box needs lo <= hi, got lo={float(lo_a[i])!r} > hi={float(hi_a[i])!r} for input {i}")
         lo_a = lo_a + 0.0  # normalise -0.0
         hi_a = hi_a + 0.0
         lo_a.setflags(write=False)

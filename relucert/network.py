@@ -34,7 +34,7 @@ def _frozen(a, name: str, ndim: int) -> np.ndarray:
         raise ShapeError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise ModelFormatError(f"{name} holds a non-finite value {arr[idx]!r} at index {idx}")
+        raise ModelFormatError(f"{name} holds a non-finite value {float(arr[idx])!r} at index {idx}")
     arr += 0.0  # -0.0 -> 0.0, so equal networks hash equally
     arr.setflags(write=False)
     return arr
@@ -364,6 +364,38 @@ class Network:
         Ll = self._layers[-1]
         last = Layer(P @ Ll.weight, P @ Ll.bias + q)
         return Network(self._layers[:-1] + (last,), name=self.name)
+
+    def canonical(self) -> "Network":
+        """The same function (exactly, on all of R^n) in a canonical form.
+
+        Hidden units that never matter are removed: units whose outgoing weights are all zero, and
+        units that are always inactive (zero incoming weights, bias <= 0).  The remaining units of
+        each hidden layer are sorted by their incoming weights and bias.  No arithmetic is done, so
+        ``f.canonical().digest == g.canonical().digest`` proves ``f == g`` exactly; it catches
+        hidden-unit permutations and dead units (a sufficient check, not a complete one).
+        """
+        Ws = [np.array(L.weight) for L in self._layers]
+        bs = [np.array(L.bias) for L in self._layers]
+        changed = True
+        while changed:  # removing a unit can make units of the layer before irrelevant
+            changed = False
+            for i in range(len(Ws) - 1):
+                dead = ~np.any(Ws[i] != 0, axis=1) & (bs[i] <= 0)
+                unused = ~np.any(Ws[i + 1] != 0, axis=0)
+                keep = ~(dead | unused)
+                if not keep.any():
+                    # the layer contributes nothing: one inert unit (zero in, zero out) stands for it
+                    keep[0] = True
+                    Ws[i][0], bs[i][0], Ws[i + 1][:, 0] = 0.0, 0.0, 0.0
+                if not keep.all():
+                    Ws[i], bs[i] = Ws[i][keep], bs[i][keep]
+                    Ws[i + 1] = Ws[i + 1][:, keep]
+                    changed = True
+        for i in range(len(Ws) - 1):
+            order = np.lexsort(np.column_stack([Ws[i], bs[i]]).T[::-1])
+            Ws[i], bs[i] = Ws[i][order], bs[i][order]
+            Ws[i + 1] = Ws[i + 1][:, order]
+        return Network(list(zip(Ws, bs)), name=self.name)
 
     def with_name(self, name: str | None) -> "Network":
         return Network(self._layers, name=name)

@@ -45,7 +45,7 @@ def _frozen_vector(values, name: str, n: int | None = None) -> np.ndarray:
         raise ShapeError(f"nnet header {name} has {arr.size} entries, expected {n}")
     if not np.all(np.isfinite(arr)):
         i = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise ModelFormatError(f"nnet header {name}[{i}] is not finite: {arr[i]!r}")
+        raise ModelFormatError(f"nnet header {name}[{i}] is not finite: {float(arr[i])!r}")
     arr = arr + 0.0
     arr.setflags(write=False)
     return arr
