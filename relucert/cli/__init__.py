@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "relucert.cli.zoo",
     "relucert.cli.expressivity",
     "relucert.cli.bench",
+    "relucert.cli.vnncomp",
     "relucert.cli.demo",
 ]
 
