@@ -1,0 +1,329 @@
+"""The worker side of a zoo run: execute one job (a JSON payload) and describe the outcome.
+
+A worker is a fresh interpreter (``python -m relucert.zoo.worker``) started by the runner.  It
+reads one JSON job per line on stdin and writes one JSON result per line on the file descriptor
+given by ``--result-fd`` (so solver logs on stdout/stderr never mix with results).  Before each
+job it lowers its address-space limit (``RLIMIT_AS``) to the job's memory limit; an allocation
+past it raises ``MemoryError``, which is reported as ERROR (out of memory) after which the worker
+exits so the runner starts a clean one.  The runner kills a worker whose job runs past its hard
+deadline.  A worker whose parent dies exits too (``PR_SET_PDEATHSIG`` on Linux and a watchdog).
+
+:func:`execute_job` is also usable in-process (no limits): ``engine="inline"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+__all__ = ["execute_job", "main", "lookup_transform", "build_spec"]
+
+#: extra transforms by name, consulted after ``relucert.transforms`` (tests, plug-ins)
+EXTRA_TRANSFORMS: dict = {}
+
+
+def _set_memory_limit(limit: int | None):
+    """Lower the soft RLIMIT_AS to ``limit`` bytes; returns the previous (soft, hard) or None."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if limit is None:
+        return (soft, hard)
+    new = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+    return (soft, hard)
+
+
+def _restore_memory_limit(prev) -> None:
+    if prev is None:
+        return
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, prev)
+
+
+def build_spec(d: dict):
+    """A relucert spec object from its ``to_dict`` form."""
+    from ..errors import SpecError
+    from ..verify.spec import DecisionEquivalence, EpsEquivalence, Top1Equivalence
+
+    kind = d.get("kind")
+    if kind == "eps":
+        return EpsEquivalence(d["eps"], outputs=d.get("outputs"))
+    if kind == "top1":
+        return Top1Equivalence(margin=d.get("margin", 0.0))
+    if kind == "decision":
+        return DecisionEquivalence(tau_f=d.get("tau_f", 0.0), tau_g=d.get("tau_g", 0.0), gamma=d.get("gamma", 0.0))
+    raise SpecError(f"unknown spec kind {kind!r}; expected eps, top1 or decision")
+
+
+def _known_transforms() -> list[str]:
+    names = set(EXTRA_TRANSFORMS)
+    try:
+        from .. import transforms as T  # noqa: F401
+    except ImportError:
+        return sorted(names)
+    for attr in ("REGISTRY", "TRANSFORMS", "registry"):
+        reg = getattr(T, attr, None)
+        if isinstance(reg, dict):
+            names.update(reg)
+    for attr in ("names", "available", "list_transforms"):
+        fn = getattr(T, attr, None)
+        if callable(fn):
+            try:
+                names.update(fn())
+            except Exception:  # pragma: no cover - defensive
+                pass
+    return sorted(names)
+
+
+def lookup_transform(name: str):
+    """The transform registered as ``name``: an object with ``apply(net, box) -> (net, claim)``
+    (or a callable of that signature).  Raises :class:`SpecError` naming the known transforms."""
+    from ..errors import SpecError
+
+    if name in EXTRA_TRANSFORMS:
+        return EXTRA_TRANSFORMS[name]
+    try:
+        from .. import transforms as T
+    except ImportError as exc:
+        if exc.name not in ("relucert.transforms",):
+            raise
+        raise SpecError(f"unknown transform {name!r}: relucert.transforms is not available in this "
+                        f"version{'; known: ' + ', '.join(_known_transforms()) if EXTRA_TRANSFORMS else ''}") from None
+    for attr in ("get", "get_transform", "lookup"):
+        fn = getattr(T, attr, None)
+        if callable(fn):
+            try:
+                t = fn(name)
+            except (KeyError, LookupError, ValueError):
+                t = None
+            if t is not None:
+                return t
+    for attr in ("REGISTRY", "TRANSFORMS", "registry"):
+        reg = getattr(T, attr, None)
+        if isinstance(reg, dict) and name in reg:
+            return reg[name]
+    known = _known_transforms()
+    raise SpecError(f"unknown transform {name!r}; known transforms: {', '.join(known) or '(none)'}")
+
+
+def _apply_transform(t, net, box, options: dict):
+    if hasattr(t, "apply"):
+        out = t.apply(net, box, **options) if options else t.apply(net, box)
+    elif callable(t):
+        out = t(net, box, **options) if options else t(net, box)
+    else:
+        from ..errors import SpecError
+
+        raise SpecError(f"transform {t!r} has no apply(net, box)")
+    if isinstance(out, tuple) and len(out) == 2:
+        return out
+    return out, None
+
+
+def _claim_dict(claim):
+    if claim is None:
+        return None
+    if hasattr(claim, "to_dict"):
+        try:
+            return claim.to_dict()
+        except Exception:  # pragma: no cover - defensive
+            pass
+    if isinstance(claim, dict):
+        return {str(k): (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in claim.items()}
+    return str(claim)
+
+
+def _load(path: str, payload: dict):
+    from .. import io as rio
+
+    fmt = rio.model_format(path)
+    opts = {}
+    if payload.get("fold_normalization") and fmt == "nnet":
+        opts["fold_normalization"] = True
+    if payload.get("drop_softmax") and fmt == "onnx":
+        opts["drop_softmax"] = True
+    return rio.load(path, **opts)
+
+
+def _fault(kind: str) -> None:
+    """Testing hook (manifest field ``fault``, allowed only with RELUCERT_ZOO_TEST_FAULTS=1)."""
+    if kind == "crash":
+        sys.stdout.flush()
+        os.abort()  # like a segfault in a native solver: the process dies on a signal
+    if kind == "hang":
+        while True:  # ignores every time limit, like a solver stuck in native code
+            time.sleep(3600)
+    if kind == "oom":
+        import numpy as np
+
+        hog = []
+        while True:  # allocate (and touch) 64 MiB blocks until the memory limit stops us
+            hog.append(np.ones(2**23))
+    if kind == "raise":
+        raise RuntimeError("fault injected by the manifest (fault = 'raise')")
+
+
+def _certificate(payload: dict, f, g, box, spec, result) -> tuple[str | None, str | None]:
+    """Write a certificate through relucert.certify when it exists: (path, note)."""
+    if not payload.get("certificate"):
+        return None, None
+    try:
+        from .. import certify as C
+    except ImportError as exc:
+        if exc.name != "relucert.certify":
+            raise
+        return None, "certificate not available: relucert.certify is not part of this relucert version"
+    out_dir = payload.get("certificate_dir") or os.getcwd()
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in payload["name"])
+    path = os.path.join(out_dir, f"{safe}.cert.json")
+    os.makedirs(out_dir, exist_ok=True)
+    for attr in ("write_certificate", "certify", "write"):
+        fn = getattr(C, attr, None)
+        if callable(fn):
+            try:
+                fn(result, path)
+            except TypeError:
+                try:
+                    fn(f, g, box, spec, result=result, path=path)
+                except Exception as exc:  # a failed certificate never hides the verdict
+                    return None, f"certificate not written: {type(exc).__name__}: {exc}"
+            except Exception as exc:
+                return None, f"certificate not written: {type(exc).__name__}: {exc}"
+            return (path if os.path.exists(path) else None), None
+    return None, "certificate not available: relucert.certify has no writer function"
+
+
+def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
+    """Run one job and return its outcome as a JSON-able dict (never raises for a job's fault).
+
+    Keys: ``name``, ``verdict`` (EQUIVALENT, NOT_EQUIVALENT, UNKNOWN or ERROR), ``lower``,
+    ``upper``, ``stop_reason``, ``reason``, ``method``, ``soundness``, ``time_s`` (verify),
+    ``load_s``, ``counterexample``, ``f_digest``, ``g_digest``, ``claim``, ``certificate``,
+    ``note``, ``stats``; ``restart`` is True when the worker should be replaced (out of memory).
+    """
+    t0 = time.perf_counter()
+    out: dict = {"name": payload.get("name"), "verdict": "ERROR", "lower": None, "upper": None,
+                 "stop_reason": "exception", "reason": "", "method": payload.get("method"),
+                 "soundness": None, "time_s": None, "load_s": None, "counterexample": None,
+                 "f_digest": None, "g_digest": None, "claim": None, "certificate": None, "note": None,
+                 "stats": {}, "restart": False}
+    prev = _set_memory_limit(payload.get("memory_limit")) if limit_memory else None
+    try:
+        from ..box import Box
+        from ..verify.api import verify
+
+        if payload.get("fault"):
+            _fault(payload["fault"])
+        f = _load(payload["f"], payload)
+        out["f_digest"] = f.digest
+        box = Box(payload["box_lo"], payload["box_hi"])
+        if payload["kind"] == "transform":
+            t = lookup_transform(payload["transform"])
+            g, claim = _apply_transform(t, f, box, payload.get("transform_options") or {})
+            out["claim"] = _claim_dict(claim)
+        else:
+            g = _load(payload["g"], payload)
+        out["g_digest"] = g.digest
+        for side, want, got in (("f", payload.get("f_digest"), f.digest),
+                                ("g", payload.get("g_digest"), g.digest if payload["kind"] == "pair" else None)):
+            if want and got and want != got:
+                raise RuntimeError(f"model {side} changed on disk since the run started "
+                                   f"(digest {got[:12]}, expected {want[:12]})")
+        spec = build_spec(payload["spec"])
+        out["load_s"] = time.perf_counter() - t0
+        res = verify(f, g, box, spec, method=payload.get("method", "auto"), time_limit=payload.get("timeout"),
+                     node_limit=payload.get("node_limit"), seed=payload.get("seed", 0))
+        d = res.to_dict()
+        out.update({k: d.get(k) for k in ("verdict", "lower", "upper", "stop_reason", "reason", "method",
+                                          "soundness", "counterexample", "stats")})
+        out["time_s"] = res.time_s
+        cert, note = _certificate(payload, f, g, box, spec, res)
+        out["certificate"], out["note"] = cert, note
+    except MemoryError:
+        _restore_memory_limit(prev)
+        prev = None
+        lim = payload.get("memory_limit")
+        out.update(verdict="ERROR", stop_reason="out_of_memory", restart=True,
+                   reason=f"out of memory (memory limit {_fmt_bytes(lim) if lim else 'none'})")
+    except Exception as exc:  # noqa: BLE001 - a job's failure is its result
+        from ..errors import RelucertError
+
+        msg = str(exc) if isinstance(exc, RelucertError) else f"{type(exc).__name__}: {exc}"
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb and not isinstance(exc, RelucertError):
+            last = tb[-1]
+            msg += f" (at {os.path.basename(last.filename)}:{last.lineno})"
+        out.update(verdict="ERROR", stop_reason="exception", reason=msg.splitlines()[0] if msg else type(exc).__name__)
+    finally:
+        _restore_memory_limit(prev)
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} B"
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except Exception:  # pragma: no cover - best effort
+            pass
+    if os.getppid() != parent:
+        os._exit(70)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="relucert-zoo-watchdog", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        fd = int(argv[argv.index("--result-fd") + 1])
+        parent = int(argv[argv.index("--parent") + 1]) if "--parent" in argv else None
+    except (ValueError, IndexError):
+        print("usage: python -m relucert.zoo.worker --result-fd FD [--parent PID]", file=sys.stderr)
+        return 2
+    if parent is not None:
+        _die_with_parent(parent)
+    out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+    import relucert  # noqa: F401  (warm up: imports are not counted in the first job)
+    from .. import io as _io  # noqa: F401
+    from ..verify import api as _api  # noqa: F401
+
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        payload = json.loads(line)
+        result = execute_job(payload)
+        out.write(json.dumps(result) + "\n")
+        out.flush()
+        if result.get("restart"):
+            return 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
