@@ -1,0 +1,193 @@
+"""Tampered certificates are INVALID (or REFUTED where the change really refutes), with the path
+of the failing node and the exact slack; correct ones are VERIFIED."""
+
+from __future__ import annotations
+
+import base64
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from relucert import Box, EpsEquivalence, Network
+from relucert import io as rio
+from relucert.certify import certify
+from relucert.check import check_certificate
+from relucert.check.checker import check_document
+
+
+def _pair():
+    f = Network.random([2, 8, 8, 1], seed=21)
+    rng = np.random.default_rng(5)
+    g = Network([(L.weight * (1 + 1e-3 * rng.standard_normal(L.weight.shape)), L.bias) for L in f.layers])
+    return f, g
+
+
+@pytest.fixture(scope="module")
+def bab_cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bab")
+    f, g = _pair()
+    rio.save(f, d / "f.npz")
+    rio.save(g, d / "g.npz")
+    res = certify(d / "f.npz", d / "g.npz", Box.cube(2), EpsEquivalence(0.01))
+    assert res.certificate["proof"]["kind"] == "bab"
+    res.write(d / "c.json")
+    return d, json.loads((d / "c.json").read_text())
+
+
+def _check(d, doc):
+    return check_document(doc, base=d)
+
+
+def test_correct_bab_certificate_verified(bab_cert):
+    d, doc = bab_cert
+    rep = check_certificate(d / "c.json")
+    assert rep.verdict == "VERIFIED"
+    assert rep.slack is not None and rep.slack >= 0
+    assert rep.stats["leaves"] == doc["proof"]["tree"]["leaves"] > 1
+
+
+def test_smaller_eps_is_invalid_with_path_and_negative_slack(bab_cert):
+    d, doc = bab_cert
+    bad = json.loads(json.dumps(doc))
+    bad["claim"]["eps"] = "1/1000"          # the true distance is about 3e-3
+    rep = _check(d, bad)
+    assert rep.verdict == "INVALID"
+    assert rep.path.startswith("root") and set(rep.path[4:]) <= {"0", "1"}
+    assert isinstance(rep.slack, Fraction) and rep.slack < 0
+
+
+def test_changed_weight_in_model_file_is_invalid(bab_cert, tmp_path):
+    d, doc = bab_cert
+    g = rio.load(d / "g.npz")
+    W = [L.weight.copy() for L in g.layers]
+    W[1][0, 0] = np.nextafter(W[1][0, 0], np.inf)     # one ulp in one weight
+    rio.save(Network.from_weights(W, g.biases), tmp_path / "g.npz")
+    rio.save(rio.load(d / "f.npz"), tmp_path / "f.npz")
+    rep = check_document(doc, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "networks.g.sha256"
+
+
+def test_changed_digest_is_invalid(bab_cert):
+    d, doc = bab_cert
+    bad = json.loads(json.dumps(doc))
+    h = bad["networks"]["f"]["sha256"]
+    bad["networks"]["f"]["sha256"] = ("0" if h[0] != "0" else "1") + h[1:]
+    rep = _check(d, bad)
+    assert rep.verdict == "INVALID" and rep.path == "networks.f.sha256"
+
+
+def _bits(doc):
+    t = doc["proof"]["tree"]
+    return np.unpackbits(np.frombuffer(base64.b64decode(t["bits"]), dtype=np.uint8))[:t["nodes"]]
+
+
+def _set_bits(doc, bits):
+    doc["proof"]["tree"]["bits"] = base64.b64encode(np.packbits(bits).tobytes()).decode()
+    doc["proof"]["tree"]["nodes"] = int(len(bits))
+
+
+def test_dropping_a_leaf_is_invalid(bab_cert):
+    """Replace the deepest split by a leaf (its two children dropped): the merged box fails."""
+    d, doc = bab_cert
+    bits = _bits(doc)
+    # a split whose two children are leaves: pattern 1,0,0 in pre-order
+    i = next(k for k in range(len(bits) - 2) if bits[k] == 1 and bits[k + 1] == 0 and bits[k + 2] == 0)
+    new = np.concatenate([bits[:i], [0], bits[i + 3:]]).astype(np.uint8)
+    bad = json.loads(json.dumps(doc))
+    _set_bits(bad, new)
+    rep = _check(d, bad)
+    assert rep.verdict == "INVALID"
+    assert rep.path.startswith("root") and rep.slack is not None and rep.slack < 0
+
+
+def test_removing_a_node_breaks_the_tree(bab_cert):
+    d, doc = bab_cert
+    bits = _bits(doc)
+    bad = json.loads(json.dumps(doc))
+    _set_bits(bad, bits[:-1])
+    rep = _check(d, bad)
+    assert rep.verdict == "INVALID" and rep.path == "proof.tree"
+
+
+def test_changed_split_is_invalid(bab_cert):
+    """Turning the root's first leaf-pair parent into a leaf and a later leaf into a split keeps
+    the node count but moves every split point after it."""
+    d, doc = bab_cert
+    bits = _bits(doc).copy()
+    i = next(k for k in range(len(bits) - 2) if bits[k] == 1 and bits[k + 1] == 0 and bits[k + 2] == 0)
+    new = np.concatenate([bits[:i], [0], bits[i + 3:-1], [1, 0, 0]]).astype(np.uint8)
+    assert len(new) == len(bits)
+    bad = json.loads(json.dumps(doc))
+    _set_bits(bad, new)
+    assert _check(d, bad).verdict == "INVALID"
+
+
+def test_changed_box_is_invalid(bab_cert):
+    d, doc = bab_cert
+    bad = json.loads(json.dumps(doc))
+    bad["claim"]["box"]["hi"] = ["2", "2"]
+    rep = _check(d, bad)
+    assert rep.verdict == "INVALID"
+
+
+def test_witness_tampering(tmp_path):
+    f, g = _pair()
+    rio.save(f, tmp_path / "f.npz")
+    rio.save(g, tmp_path / "g.npz")
+    res = certify(tmp_path / "f.npz", tmp_path / "g.npz", Box.cube(2), EpsEquivalence(1e-3))
+    assert res.certificate["result"] == "refuted"
+    res.write(tmp_path / "w.json")
+    doc = json.loads((tmp_path / "w.json").read_text())
+    rep = check_document(doc, base=tmp_path)
+    assert rep.verdict == "REFUTED" and rep.slack > 0
+    # the exact value at the witness really exceeds eps
+    x = [Fraction(v) for v in doc["witness"]["x"]]
+    assert abs(f.eval_exact(x)[0] - g.eval_exact(x)[0]) > Fraction(doc["claim"]["eps"])
+    # a larger eps: the same point no longer refutes
+    bad = json.loads(json.dumps(doc))
+    bad["claim"]["eps"] = "1"
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "witness" and rep.slack < 0
+    # a point outside the box
+    bad = json.loads(json.dumps(doc))
+    bad["witness"]["x"] = ["3", "0"]
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "witness.x[0]"
+    # a point where f and g agree within eps (the centre of a tiny-difference pair)
+    bad = json.loads(json.dumps(doc))
+    bad["witness"]["x"] = ["0", "0"]
+    assert abs(f.eval_exact([0, 0])[0] - g.eval_exact([0, 0])[0]) <= Fraction(1, 1000)
+    assert check_document(bad, base=tmp_path).verdict == "INVALID"
+
+
+def test_structural_tampering(tmp_path):
+    f = Network.random([2, 5, 4, 2], seed=3)
+    L = f.layers
+    p = np.array([2, 0, 1, 4, 3])
+    g = Network([(L[0].weight[p] * 4.0, L[0].bias[p] * 4.0), (L[1].weight[:, p] / 4.0, L[1].bias), L[2]])
+    res = certify(f, g, Box.cube(2), EpsEquivalence(0.0))
+    assert res.certificate["proof"]["kind"] == "structural"
+    res.write(tmp_path / "s.json", save_models=True)
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert check_document(doc, base=tmp_path).verdict == "VERIFIED"
+    bad = json.loads(json.dumps(doc))
+    bad["proof"]["layers"][0]["units"][1][1] = "2"          # wrong scale
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "proof.layers[0].units[1]" and rep.slack < 0
+    bad = json.loads(json.dumps(doc))
+    bad["proof"]["layers"][0]["units"][0][0] = 3             # wrong unit
+    assert check_document(bad, base=tmp_path).verdict == "INVALID"
+    bad = json.loads(json.dumps(doc))
+    bad["proof"]["layers"][0]["units"][0][1] = "-4"          # a negative scale is never allowed
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and "must be > 0" in rep.reason
+    # a different g (one bias changed) against the same proof
+    g2 = Network([(L[0].weight[p] * 4.0, L[0].bias[p] * 4.0 + np.array([0, 0, 0, 0, 1e-9])),
+                  (L[1].weight[:, p] / 4.0, L[1].bias), L[2]])
+    rio.save(g2, tmp_path / "s.g.npz")
+    bad = json.loads(json.dumps(doc))
+    bad["networks"]["g"]["sha256"] = g2.digest
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "proof.layers[0].units[4]"
