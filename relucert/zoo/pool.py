@@ -248,6 +248,8 @@ class LocalPool:
                         p, w.payload = w.payload, None
                         res.setdefault("wall_s", time.monotonic() - w.started)
                         on_result(p, res)
+                        if res.get("restart"):  # the worker exits after this (out of memory)
+                            eof = True
                     if eof:
                         if w.payload is not None:
                             p = w.payload
