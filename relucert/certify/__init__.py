@@ -119,6 +119,35 @@ def _eps_for_witness(spec, value: Fraction) -> Fraction:
     return e if value > e else Fraction(float(spec.eps))
 
 
+def _violates(spec, fy, gy) -> bool:
+    """Exact: does the claim fail at a point with outputs ``fy``, ``gy`` (lists of Fractions)?"""
+    if isinstance(spec, Top1Equivalence):
+        i = max(range(len(fy)), key=lambda k: (fy[k], -k))
+        j = max(range(len(gy)), key=lambda k: (gy[k], -k))
+        lead = min((fy[i] - fy[k] for k in range(len(fy)) if k != i), default=Fraction(0))
+        return i != j and lead >= _decimal(spec.margin)
+    tf, tg, gam = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
+    return (fy[0] >= tf + gam and gy[0] <= tg) or (fy[0] <= tf - gam and gy[0] > tg)
+
+
+def _sample_witness(f, g, box, spec, seed, n=4096):
+    """A point of the box where a top-1 / decision claim fails (checked exactly), or None."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = np.vstack([box.center, box.lo, box.hi, box.sample(n, rng)])
+    Fy, Gy = f(X), g(X)
+    if isinstance(spec, Top1Equivalence):
+        cand = np.flatnonzero(Fy.argmax(axis=1) != Gy.argmax(axis=1))
+    else:
+        cand = np.flatnonzero((Fy[:, 0] > spec.tau_f) != (Gy[:, 0] > spec.tau_g))
+    for i in cand[:64]:
+        xs = [Fraction(float(v)) for v in X[i]]
+        if _violates(spec, f.eval_exact(xs), g.eval_exact(xs)):
+            return xs
+    return None
+
+
 def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | None = None,
             node_limit: int | None = 2_000_000, batch: int = 256, seed: int = 0,
             fallback_verify: bool = True) -> CertifyResult:
@@ -188,11 +217,22 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         return done(Verdict.UNKNOWN, None, f"bab certificates cover eps claims only, not {spec.kind}")
     else:
         reason = f"proofs of {spec.kind} claims are certified only structurally; none was found"
+    if not isinstance(spec, EpsEquivalence):
+        x = _sample_witness(f, g, box, spec, seed)
+        if x is not None:
+            return done(Verdict.NOT_EQUIVALENT, _doc(f, g, ffile, gfile, claim, "refuted",
+                                                     witness={"x": [rational(v) for v in x]},
+                                                     producer={"engine": "sampling"}),
+                        "sampled counterexample, re-evaluated exactly")
     if fallback_verify:
         from ..verify.api import verify
 
         left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
-        res = verify(f, g, box, spec, time_limit=left if left is not None else 60.0)
+        try:
+            res = verify(f, g, box, spec, time_limit=left if left is not None else 60.0)
+        except ImportError as exc:       # a backend that is not installed or not built yet
+            stats["fallback"] = f"unavailable: {exc}"
+            return done(Verdict.UNKNOWN, None, reason)
         stats["fallback"] = f"{res.method}: {res.verdict}"
         if res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample is not None:
             return done(Verdict.NOT_EQUIVALENT, certificate_from_result(res, f, g, f_file=ffile, g_file=gfile),

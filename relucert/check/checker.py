@@ -494,7 +494,7 @@ def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
             kind = _get(proof, "kind", "proof", str)
             if kind == "structural":
                 _check_structural(proof, nets)
-                slack = claim.get("eps")     # sup |f - g| = 0
+                slack = claim.get("eps", Fraction(0))     # sup |f - g| = 0
                 reason = "g is an exact rewrite of f (weight identities hold exactly), so f = g on all inputs"
                 if claim["kind"] == "decision" and not claim["tau_g"] < claim["tau_f"] + claim["gamma"]:
                     raise _Invalid("claim", "f = g does not imply this decision claim (needs tau_g < tau_f+gamma)")
