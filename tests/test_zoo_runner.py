@@ -192,18 +192,23 @@ def test_transform_jobs(tmp_path, monkeypatch):
 
 def test_certificate_option(tmp_path):
     _nets(tmp_path)
-    p = _manifest(tmp_path, _job("eq", certificate=True))
+    p = _manifest(tmp_path, _job("eq", certificate=True) + _job("neq", g="far", certificate=True) + _job("plain"))
     db = tmp_path / "r.sqlite"
     run_zoo(p, db, workers=1, certificate_dir=str(tmp_path / "certs"))
-    r = _rows(db)["eq"]
-    assert r["verdict"] == "EQUIVALENT"
+    rows = _rows(db)
+    assert rows["plain"]["certificate"] is None and rows["plain"]["note"] is None
     try:
-        import relucert.certify  # noqa: F401
-    except ImportError:
-        assert r["certificate"] is None
-        assert r["note"] == "certificate not available: relucert.certify is not part of this relucert version"
-    else:
-        assert (r["certificate"] is not None and Path(r["certificate"]).is_file()) or r["note"]
+        from relucert.check import check_certificate
+    except ImportError:  # relucert.certify / relucert.check not in this version: a clear note
+        for n in ("eq", "neq"):
+            assert rows[n]["certificate"] is None
+            assert rows[n]["note"] == "certificate not available: relucert.certify is not part of this relucert version"
+        return
+    for n, want in (("eq", "VERIFIED"), ("neq", "REFUTED")):
+        r = rows[n]
+        assert r["certificate"] is not None, r["note"]
+        assert Path(r["certificate"]).parent == tmp_path / "certs"
+        assert check_certificate(r["certificate"]).verdict == want  # re-checked independently
 
 
 def test_options_are_validated(tmp_path):

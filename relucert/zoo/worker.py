@@ -171,8 +171,13 @@ def _fault(kind: str) -> None:
         raise RuntimeError("fault injected by the manifest (fault = 'raise')")
 
 
-def _certificate(payload: dict, f, g, box, spec, result) -> tuple[str | None, str | None]:
-    """Write a certificate through relucert.certify when it exists: (path, note)."""
+def _certificate(payload: dict, f, g, box, spec, result, t0: float) -> tuple[str | None, str | None]:
+    """Write a certificate through :mod:`relucert.certify` when it exists: ``(path, note)``.
+
+    NOT_EQUIVALENT: the witness certificate of the verified counterexample.  EQUIVALENT: the
+    certified search of ``relucert.certify.certify`` within what is left of the time limit (a
+    proof found by MILP or z3 alone is no certificate).  UNKNOWN: none.  A failure here is a
+    note, never a change of the verdict."""
     if not payload.get("certificate"):
         return None, None
     try:
@@ -181,24 +186,31 @@ def _certificate(payload: dict, f, g, box, spec, result) -> tuple[str | None, st
         if exc.name != "relucert.certify":
             raise
         return None, "certificate not available: relucert.certify is not part of this relucert version"
+    from ..verify.result import Verdict
+
+    if result.verdict is Verdict.UNKNOWN:
+        return None, "no certificate: the verdict is UNKNOWN"
     out_dir = payload.get("certificate_dir") or os.getcwd()
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in payload["name"])
     path = os.path.join(out_dir, f"{safe}.cert.json")
-    os.makedirs(out_dir, exist_ok=True)
-    for attr in ("write_certificate", "certify", "write"):
-        fn = getattr(C, attr, None)
-        if callable(fn):
-            try:
-                fn(result, path)
-            except TypeError:
-                try:
-                    fn(f, g, box, spec, result=result, path=path)
-                except Exception as exc:  # a failed certificate never hides the verdict
-                    return None, f"certificate not written: {type(exc).__name__}: {exc}"
-            except Exception as exc:
-                return None, f"certificate not written: {type(exc).__name__}: {exc}"
-            return (path if os.path.exists(path) else None), None
-    return None, "certificate not available: relucert.certify has no writer function"
+    plain = payload["kind"] == "pair" and not payload.get("fold_normalization") and not payload.get("drop_softmax")
+    f_arg = payload["f"] if plain else f
+    g_arg = payload["g"] if plain else g
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        if result.verdict is Verdict.NOT_EQUIVALENT:
+            doc = C.certificate_from_result(result, f, g, f_file=payload["f"] if plain else None,
+                                            g_file=payload["g"] if plain else None)
+            C.CertifyResult(result.verdict, doc, "", {}, f, g).write(path, save_models=not plain)
+            return path, None
+        left = max(1.0, float(payload.get("timeout") or 60.0) - (time.perf_counter() - t0))
+        cr = C.certify(f_arg, g_arg, box, spec, time_limit=left, seed=payload.get("seed", 0), fallback_verify=False)
+        if cr.certificate is None or cr.verdict is not Verdict.EQUIVALENT:
+            return None, f"no certificate: the certified search gave {cr.verdict} ({cr.reason})"
+        cr.write(path, save_models=not plain)
+        return path, None
+    except Exception as exc:  # noqa: BLE001 - a failed certificate never hides the verdict
+        return None, f"certificate not written: {type(exc).__name__}: {exc}"
 
 
 def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
@@ -245,7 +257,7 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
         out.update({k: d.get(k) for k in ("verdict", "lower", "upper", "stop_reason", "reason", "method",
                                           "soundness", "counterexample", "stats")})
         out["time_s"] = res.time_s
-        cert, note = _certificate(payload, f, g, box, spec, res)
+        cert, note = _certificate(payload, f, g, box, spec, res, t0)
         out["certificate"], out["note"] = cert, note
     except MemoryError:
         _restore_memory_limit(prev)
