@@ -21,17 +21,27 @@ def _pair():
     f = Network.random([2, 8, 8, 1], seed=21)
     rng = np.random.default_rng(5)
     g = Network([(L.weight * (1 + 1e-3 * rng.standard_normal(L.weight.shape)), L.bias) for L in f.layers])
-    return f, g
+    return f, g     # sup |f - g| is about 2.6e-3
 
 
-@pytest.fixture(scope="module")
-def bab_cert(tmp_path_factory):
+def _wider(g):
+    """g with one more hidden unit in layer 0 carrying a tiny weight (other layer sizes: lin-v1)."""
+    L0, L1, L2 = g.layers
+    return Network([(np.vstack([L0.weight, [[0.5, -0.25]]]), np.append(L0.bias, 0.1)),
+                    (np.hstack([L1.weight, np.full((L1.n_out, 1), 1e-4)]), L1.bias), L2])
+
+
+@pytest.fixture(scope="module", params=["diff-v1", "lin-v1"])
+def bab_cert(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("bab")
     f, g = _pair()
+    if request.param == "lin-v1":
+        g = _wider(g)
     rio.save(f, d / "f.npz")
     rio.save(g, d / "g.npz")
-    res = certify(d / "f.npz", d / "g.npz", Box.cube(2), EpsEquivalence(0.01))
+    res = certify(d / "f.npz", d / "g.npz", Box.cube(2), EpsEquivalence(0.003 if request.param == "diff-v1" else 0.02))
     assert res.certificate["proof"]["kind"] == "bab"
+    assert res.certificate["proof"]["bound"] == request.param
     res.write(d / "c.json")
     return d, json.loads((d / "c.json").read_text())
 

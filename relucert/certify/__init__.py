@@ -201,7 +201,7 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         out = search.run(box.lo, box.hi, node_limit=node_limit, time_limit=time_limit)
         stats.update(nodes=out.nodes, leaves=out.leaves, bounded=out.bounded, search=out.status)
         if out.status == "proved":
-            proof = {"kind": "bab", "bound": "lin-v1", "split_rule": "widest-relative-midpoint-v1",
+            proof = {"kind": "bab", "bound": search.bound_name, "split_rule": "widest-relative-midpoint-v1",
                      "tree": out.tree(), "upper": rational(out.upper) if out.leaves else "0"}
             return done(Verdict.EQUIVALENT, _doc(f, g, ffile, gfile, claim, "proved", proof=proof,
                                                  producer={"engine": "certified-bab"}),

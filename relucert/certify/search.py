@@ -1,7 +1,7 @@
 """Certified branch and bound: the input-split search that a ``bab`` certificate describes.
 
 Every node is bounded with the checker's own leaf routine (:mod:`relucert.check._leaf`, bound
-``lin-v1``) and split with the checker's rule (widest side relative to the root box, lowest index
+``diff-v1`` for pairs with equal layer sizes, else ``lin-v1``) and split with the checker's rule (widest side relative to the root box, lowest index
 on ties, at the float midpoint), so every leaf the search closes is a leaf the checker closes: the
 certificate is just the tree.  A leaf closes only with a safety margin below eps, so a rounding
 difference between the prover's and the checker's batches cannot reject it.  Counterexamples
@@ -58,6 +58,8 @@ class CertifiedSearch:
         self.Cf, self.Cg = np.vstack([S, -S]), np.vstack([-S, S])
         self._fl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in f.layers])
         self._gl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in g.layers])
+        self.differential = f.sizes == g.sizes
+        self.bound_name = "diff-v1" if self.differential else "lin-v1"
         self.batch = int(batch)
         self._proposer = None
         if pgd:
@@ -70,7 +72,7 @@ class CertifiedSearch:
         out = np.empty(len(lo))
         for s in range(0, len(lo), 1024):
             ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, self._fl, self._gl, self.Cf, self.Cg,
-                                         lo[s:s + 1024], hi[s:s + 1024])
+                                         lo[s:s + 1024], hi[s:s + 1024], differential=self.differential)
             out[s:s + 1024] = ub.max(axis=1)
         return out
 

@@ -235,20 +235,23 @@ def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax):
     return pre, relax, out
 
 
-def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi):
+def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: bool = False):
     """Upper bounds ``(B, r)`` of ``Cf f(x) + Cg g(x)`` over each box ``[lo[i], hi[i]]``.
 
-    ``f_layers``/``g_layers``: lists of ``(W, b)``; ``Cf``/``Cg``: ``(r, n_out)`` matrices."""
+    ``f_layers``/``g_layers``: lists of ``(W, b)``; ``Cf``/``Cg``: ``(r, n_out)`` matrices.
+    ``differential`` (bound ``diff-v1``; needs equal layer sizes and ``Cf = -Cg``): also bound
+    ``Cg (g - f)`` through the difference ``D = z^g - z^f`` and keep the smaller bound."""
     lo, hi = ar.asarray(lo), ar.asarray(hi)
     B = lo.shape[0]
     xc = ar.half(lo) + ar.half(hi)
     xr = np.maximum(np.maximum(ar.sum_up(hi, -xc), ar.sum_up(xc, -lo)), 0)
     xmax = np.maximum(np.abs(lo), np.abs(hi))
-    parts, outs = [], []
+    parts, outs, states = [], [], []
     for layers, C in ((f_layers, Cf), (g_layers, Cg)):
         net = layers if isinstance(layers, _Net) else _Net(ar, layers)
         pre, relax, out = _network_bounds(ar, net, xc, xr, lo, hi, xmax)
         outs.append(out)
+        states.append((net, pre, relax))
         C = ar.asarray(C)
         Lam = np.broadcast_to(C, (B,) + C.shape).copy()
         c0 = ar.asarray(np.zeros((B, C.shape[0])))
@@ -262,4 +265,98 @@ def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi):
     zero = ar.asarray(np.zeros(Cf.shape[0]))
     _, ivf = _interval(ar, ar.asarray(Cf), zero, fl, fh)
     _, ivg = _interval(ar, ar.asarray(Cg), zero, gl, gh)
-    return np.minimum(linear, ar.sum_up(ivf, ivg))
+    best = np.minimum(linear, ar.sum_up(ivf, ivg))
+    if differential:
+        best = np.minimum(best, _diff_bound(ar, states[0], states[1], ar.asarray(Cg), xc, xr, xmax))
+    return best
+
+
+# -- the differential bound (diff-v1) ----------------------------------------------------------
+# Variables: z^f_k and D_k = z^g_k - z^f_k.  With phi = relu(z^f + D) - relu(z^f):
+#   z^f_{k+1} = W^f h^f + b^f,    D_{k+1} = W^g phi + (W^g - W^f) h^f + (b^g - b^f),
+# and phi is relaxed in D alone: phi <= relu(D), phi >= -relu(-D), tightened by the phases of
+# f and g (f active: phi >= D; f inactive: phi >= 0; g active: phi <= D; g inactive: phi <= 0).
+class _Diff:
+    """``W^g - W^f`` per layer as a float plus a bound of the exact residual (0 when exact)."""
+
+    def __init__(self, ar, F: _Net, G: _Net):
+        self.dW = [Wg - Wf for Wf, Wg in zip(F.W, G.W)]
+        self.db = [bg - bf for bf, bg in zip(F.b, G.b)]
+        if ar.exact:
+            self.rW = self.rb = None
+        else:   # a correctly rounded difference is within 2u of its rounded value
+            self.rW = [np.abs(d) * (2 * _U) for d in self.dW]
+            self.rb = [np.abs(d) * (2 * _U) for d in self.db]
+
+
+def _phi_relax(ar, lf, uf, lg, ug, ld, ud):
+    su, tu, _ = _relax(ar, ld, ud)              # relu(D) <= su D + tu
+    sn, tn, _ = _relax(ar, -ud, -ld)            # relu(-D) <= sn (-D) + tn, so phi >= sn D - tn
+    pdl, pcl = sn, -tn
+    one, zero = (Fraction(1), Fraction(0)) if ar.exact else (1.0, 0.0)
+    fa, fi, ga, gi = lf >= 0, uf <= 0, lg >= 0, ug <= 0
+    pdl, pcl = np.where(fa, one, np.where(fi, zero, pdl)), np.where(fa | fi, zero, pcl)
+    pdu, pcu = np.where(ga, one, np.where(gi, zero, su)), np.where(ga | gi, zero, tu)
+    return pdu, pcu, pdl, pcl
+
+
+def _diff_backsub(ar, F, G, dif, k, Lz, Ld, c, fpre, frelax, dpre, drelax, xmax):
+    """From ``obj <= Lz z^f_k + Ld D_k + c`` (``Lz`` None means 0) to ``obj <= M x + c'``."""
+    for j in range(k, -1, -1):
+        vmax = xmax if j == 0 else np.maximum(fpre[j - 1][1], 0)
+        M, E = ar.mm(Ld, dif.dW[j])
+        cb, Eb = ar.mm(Ld, dif.db[j][:, None])
+        c = ar.sum_up(c, cb[..., 0], 0 if ar.exact else Eb[..., 0], _mmv(ar, E, vmax))
+        if not ar.exact:
+            r = ar.mm_up(dif.rW[j], vmax[..., None])[..., 0]
+            c = ar.sum_up(c, ar.mm_up(np.abs(Ld), (r + dif.rb[j])[..., None])[..., 0])
+        if Lz is not None:
+            M2, E2 = ar.mm(Lz, F.W[j])
+            cb2, Eb2 = ar.mm(Lz, F.b[j][:, None])
+            M = M + M2
+            c = ar.sum_up(c, cb2[..., 0], 0 if ar.exact else Eb2[..., 0], _mmv(ar, E2, vmax),
+                          _mmv(ar, 0 if ar.exact else ar.prod_err(M), vmax))
+        if j == 0:
+            return M, c
+        dmax = np.maximum(np.abs(dpre[j - 1][0]), np.abs(dpre[j - 1][1]))   # |phi| <= |D|
+        N, EN = ar.mm(Ld, G.W[j])
+        c = ar.sum_up(c, _mmv(ar, EN, dmax))
+        # h^f_{j-1} through f's relaxation, phi_{j-1} through the phi relaxation
+        s, t, a = frelax[j - 1]
+        P = np.maximum(M, 0)
+        Lz = P * s[:, None, :] + np.minimum(M, 0) * a[:, None, :]
+        zl, zu = fpre[j - 1]
+        zmax = np.maximum(np.abs(zl), np.abs(zu))
+        ct, Et = ar.mm(P, t[..., None])
+        pdu, pcu, pdl, pcl = drelax[j - 1]
+        Np, Nn = np.maximum(N, 0), np.minimum(N, 0)
+        Ld = Np * pdu[:, None, :] + Nn * pdl[:, None, :]
+        cu, Eu = ar.mm(Np, pcu[..., None])
+        cl, El = ar.mm(Nn, pcl[..., None])
+        c = ar.sum_up(c, ct[..., 0], cu[..., 0], cl[..., 0],
+                      *(() if ar.exact else (Et[..., 0], Eu[..., 0], El[..., 0],
+                                              _mmv(ar, ar.prod_err(Lz), zmax), _mmv(ar, ar.prod_err(Ld), dmax))))
+    raise AssertionError("unreachable")
+
+
+def _diff_bound(ar, fstate, gstate, C, xc, xr, xmax):
+    (F, fpre, frelax), (G, gpre, _) = fstate, gstate
+    dif = _Diff(ar, F, G)
+    B = xc.shape[0]
+    dpre, drelax = [], []
+    for k in range(len(F.W) - 1):
+        n = F.W[k].shape[0]
+        eye = ar.asarray(np.vstack([np.eye(n), -np.eye(n)]))
+        Ld = np.broadcast_to(eye, (B,) + eye.shape).copy()
+        M, c = _diff_backsub(ar, F, G, dif, k, None, Ld, ar.asarray(np.zeros((B, 2 * n))), fpre, frelax,
+                             dpre, drelax, xmax)
+        ub = _box_max(ar, M, c, xc, xr)
+        (lf, uf), (lg, ug) = fpre[k], gpre[k]
+        ld = np.maximum(-ub[:, n:], -ar.sum_up(uf, -lg))
+        ud = np.minimum(ub[:, :n], ar.sum_up(ug, -lf))
+        dpre.append((ld, ud))
+        drelax.append(_phi_relax(ar, lf, uf, lg, ug, ld, ud))
+    Ld = np.broadcast_to(C, (B,) + C.shape).copy()
+    M, c = _diff_backsub(ar, F, G, dif, len(F.W) - 1, None, Ld, ar.asarray(np.zeros((B, C.shape[0]))),
+                         fpre, frelax, dpre, drelax, xmax)
+    return _box_max(ar, M, c, xc, xr)

@@ -388,54 +388,90 @@ def _decode_tree(tree) -> np.ndarray:
     return arr[:n]
 
 
+def _structure(bits):
+    """Parent, side (0 low, 1 high) and depth of every node of a pre-order bit string."""
+    n = len(bits)
+    parent = np.full(n, -1, dtype=np.int64)
+    side = np.zeros(n, dtype=np.int8)
+    depth = np.zeros(n, dtype=np.int64)
+    stack: list = []            # internal nodes still waiting for a child: [index, children seen]
+    for i, bit in enumerate(bits.tolist()):
+        if stack:
+            top = stack[-1]
+            parent[i], side[i], depth[i] = top[0], top[1], depth[top[0]] + 1
+            top[1] += 1
+            if top[1] == 2:
+                stack.pop()
+        elif i > 0:
+            raise _Invalid("proof.tree", f"the tree closes after {i} nodes but lists {n}")
+        if bit:
+            if depth[i] >= MAX_DEPTH:
+                raise CertificateError(f"proof.tree is deeper than {MAX_DEPTH}")
+            stack.append([i, 0])
+    if stack:
+        raise _Invalid("proof.tree", f"the tree ends after {n} nodes with {len(stack)} open")
+    return parent, side, depth
+
+
+def _path(i, parent, side) -> str:
+    out = []
+    while parent[i] >= 0:
+        out.append(str(int(side[i])))
+        i = parent[i]
+    return "root" + "".join(reversed(out))
+
+
 def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
-    """Walk the pre-order tree with the split rule; returns the leaves' boxes and paths."""
+    """The leaves' boxes under the split rule (widest side relative to the root box, lowest index
+    on ties, at the float midpoint), computed level by level; returns ``(lo, hi, leaf ids, parent, side)``."""
+    parent, side, depth = _structure(bits)
+    n, dim = len(bits), len(lo0)
+    if n * dim > 4 * 10**7:
+        raise CertificateError(f"proof.tree has {n} nodes in {dim} dimensions, more than this checker's memory bound")
     width0 = hi0 - lo0
     scale = np.where(width0 > 0, width0, 1.0)
-    stack = [(lo0, hi0, "")]
-    los, his, paths = [], [], []
-    pos, n = 0, len(bits)
-    while stack:
-        if pos >= n:
-            raise _Invalid("proof.tree", f"the tree ends after {n} nodes with {len(stack)} open")
-        lo, hi, path = stack.pop()
-        bit = bits[pos]
-        pos += 1
-        if bit == 0:
-            los.append(lo)
-            his.append(hi)
-            paths.append(path)
-            continue
-        if len(path) >= MAX_DEPTH:
-            raise CertificateError(f"proof.tree is deeper than {MAX_DEPTH}")
-        d = int(np.argmax((hi - lo) / scale))          # widest relative side, lowest index first
-        m = 0.5 * lo[d] + 0.5 * hi[d]
-        if not lo[d] < m < hi[d]:
-            raise _Invalid("root" + path, f"node cannot be split on input {d}: [{lo[d]!r}, {hi[d]!r}]")
-        lo2, hi1 = lo.copy(), hi.copy()
-        hi1[d] = m
-        lo2[d] = m
-        stack.append((lo2, hi, path + "1"))
-        stack.append((lo, hi1, path + "0"))
-    if pos != n:
-        raise _Invalid("proof.tree", f"the tree closes after {pos} nodes but lists {n}")
-    return np.array(los), np.array(his), paths
+    LO = np.empty((n, dim))
+    HI = np.empty((n, dim))
+    LO[0], HI[0] = lo0, hi0
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
+    for dep in range(1, int(depth.max()) + 1):
+        kids = order[bounds[dep]:bounds[dep + 1]]
+        par = parent[kids]
+        plo, phi = LO[par], HI[par]
+        r = np.arange(len(kids))
+        d = np.argmax((phi - plo) / scale, axis=1)
+        m = 0.5 * plo[r, d] + 0.5 * phi[r, d]
+        bad = ~((plo[r, d] < m) & (m < phi[r, d]))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise _Invalid(_path(int(par[k]), parent, side), f"node cannot be split on input {int(d[k])}: "
+                           f"[{plo[k, d[k]]!r}, {phi[k, d[k]]!r}]")
+        low = side[kids] == 0
+        phi[r[low], d[low]] = m[low]
+        plo[r[~low], d[~low]] = m[~low]
+        LO[kids], HI[kids] = plo, phi
+    leaf = np.flatnonzero(bits == 0)
+    return LO[leaf], HI[leaf], leaf, parent, side
 
 
 def _check_bab(proof, claim, nets, stats):
     if claim["kind"] != "eps":
         raise CertificateError("bab proofs are defined for claim kind 'eps' only")
     bound = _get(proof, "bound", "proof", str)
-    if bound != "lin-v1":
-        raise CertificateError(f"proof.bound must be 'lin-v1', got {bound!r:.40}")
+    if bound not in ("lin-v1", "diff-v1"):
+        raise CertificateError(f"proof.bound must be 'lin-v1' or 'diff-v1', got {bound!r:.40}")
+    diff = bound == "diff-v1"
+    if diff and nets["f"].sizes != nets["g"].sizes:
+        raise CertificateError(f"bound diff-v1 needs equal layer sizes, got {nets['f'].sizes} and {nets['g'].sizes}")
     rule = proof.get("split_rule", "widest-relative-midpoint-v1")
     if rule != "widest-relative-midpoint-v1":
         raise CertificateError(f"proof.split_rule must be 'widest-relative-midpoint-v1', got {rule!r:.40}")
     lo0 = np.array([_float_exact(q, f"claim.box.lo[{i}]") for i, q in enumerate(claim["lo"])])
     hi0 = np.array([_float_exact(q, f"claim.box.hi[{i}]") for i, q in enumerate(claim["hi"])])
     bits = _decode_tree(_get(proof, "tree", "proof", dict))
-    los, his, paths = _leaves(bits, lo0, hi0)
-    stats["nodes"], stats["leaves"] = int(len(bits)), len(paths)
+    los, his, leaf_ids, parent, side = _leaves(bits, lo0, hi0)
+    stats["nodes"], stats["leaves"] = int(len(bits)), len(leaf_ids)
     eps = claim["eps"]
     eps_f = float(eps)
     if Fraction(eps_f) > eps:
@@ -446,9 +482,10 @@ def _check_bab(proof, claim, nets, stats):
     Cf, Cg = np.vstack([S, -S]), np.vstack([-S, S])
     fl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["f"].layers])
     gl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["g"].layers])
-    worst = np.empty(len(paths))
-    for s in range(0, len(paths), BATCH):
-        ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, fl, gl, Cf, Cg, los[s:s + BATCH], his[s:s + BATCH])
+    worst = np.empty(len(leaf_ids))
+    for s in range(0, len(leaf_ids), BATCH):
+        ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, fl, gl, Cf, Cg, los[s:s + BATCH], his[s:s + BATCH],
+                                     differential=diff)
         worst[s:s + BATCH] = ub.max(axis=1)
     failing = np.flatnonzero(~(worst <= eps_f))
     exact_done = 0
@@ -460,11 +497,11 @@ def _check_bab(proof, claim, nets, stats):
             ex = _leaf.ExactArith
             ub = _leaf.leaf_upper_bounds(ex, [(L.weight, L.bias) for L in nets["f"].layers],
                                          [(L.weight, L.bias) for L in nets["g"].layers], Cf, Cg,
-                                         los[i:i + 1], his[i:i + 1])
+                                         los[i:i + 1], his[i:i + 1], differential=diff)
             slack = eps - max(ub[0])
             if slack >= 0:
                 continue
-        raise _Invalid("root" + paths[i], f"leaf {int(i)} box [{list(los[i])}, {list(his[i])}]: bound "
+        raise _Invalid(_path(int(leaf_ids[i]), parent, side), f"leaf {int(i)} box [{list(los[i])}, {list(his[i])}]: bound "
                        f"{float(worst[i]):.17g} > eps", slack)
     stats["exact_fallbacks"] = exact_done
     return eps - Fraction(float(worst.max()))
@@ -500,7 +537,7 @@ def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
                     raise _Invalid("claim", "f = g does not imply this decision claim (needs tau_g < tau_f+gamma)")
             elif kind == "bab":
                 slack = _check_bab(proof, claim, nets, stats)
-                reason = f"all {stats['leaves']} leaves close (lin-v1 bounds, float64 with outward rounding)"
+                reason = f"all {stats['leaves']} leaves close ({proof['bound']} bounds, float64 with outward rounding)"
             else:
                 raise CertificateError(f"proof.kind must be 'structural' or 'bab', got {kind!r:.40}")
             verdict = "VERIFIED"
