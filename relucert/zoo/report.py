@@ -320,6 +320,12 @@ def _num_text(v) -> str:
     return "inf" if math.isinf(f) else f"{f:.6g}"
 
 
+def _md(text) -> str:
+    """Text for a Markdown table cell: no pipes, newlines or raw HTML."""
+    return (str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("\n", " "))
+
+
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "job"
 
@@ -365,17 +371,17 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
            "## Results", "", "| name | verdict | lower | upper | time (s) | method | stop | spec | reason |",
            "|---|---|---:|---:|---:|---|---|---|---|"]
     for r in rows:
-        reason = (r.get("reason") or "").replace("|", "\\|").replace("\n", " ")
-        md.append(f"| {r['name']} | {r['verdict']} | {_num_text(r.get('lower'))} | {_num_text(r.get('upper'))} | "
+        reason = _md(r.get("reason"))
+        md.append(f"| {_md(r['name'])} | {r['verdict']} | {_num_text(r.get('lower'))} | {_num_text(r.get('upper'))} | "
                   f"{_num_text(_time(r))} | {r.get('method') or ''} | {r.get('stop_reason') or ''} | "
                   f"{_spec_text(r.get('spec'))} | {reason[:160]} |")
     if cex_plots:
         md += ["", "## Counterexamples", ""]
         for r, svg, note in cex_plots:
-            md += [f"### {r['name']}", "", f"x = [{', '.join(r['counterexample'].get('x_decimal', []))}]", "",
-                   f"{r['counterexample'].get('detail', '')}; {note}", ""]
+            md += [f"### {_md(r['name'])}", "", f"x = [{', '.join(r['counterexample'].get('x_decimal', []))}]", "",
+                   f"{_md(r['counterexample'].get('detail', ''))}; {_md(note)}", ""]
             if svg is not None:
-                md += [f"![{r['name']}](cex/{_safe(r['name'])}.svg)", ""]
+                md += [f"![counterexample plot](cex/{_safe(r['name'])}.svg)", ""]
     if runs:
         md += ["", "## Runs", "", "| run | started | finished | status | engine | workers | recorded | skipped |",
                "|---:|---|---|---|---|---:|---:|---:|"]

@@ -1,0 +1,131 @@
+"""Zoo reports and the ``relucert zoo`` command line: exit codes, status, report files, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import relucert
+from relucert import Network
+from relucert.cli import main
+from relucert.zoo import ResultStore, run_zoo
+from relucert.zoo.report import cactus_svg, line_plot_svg
+
+
+def _setup(d: Path, extra: str = "") -> Path:
+    f = Network.random([3, 8, 8, 2], seed=1)
+    W = [w.copy() for w in f.weights]
+    W[-1] = W[-1] * (1 + 1e-4)
+    relucert.save(f, d / "f.npz")
+    relucert.save(Network.from_weights(W, f.biases), d / "close.npz")
+    relucert.save(Network.from_weights([w * 1.5 for w in f.weights], f.biases), d / "far.npz")
+    p = d / "zoo.toml"
+    p.write_text(textwrap.dedent("""
+        [defaults]
+        eps = 0.05
+        timeout = 10
+        box = "-1:1"
+        [[job]]
+        name = "eq"
+        f = "f.npz"
+        g = "close.npz"
+        [[job]]
+        name = "neq"
+        f = "f.npz"
+        g = "far.npz"
+        [[job]]
+        name = "neq|odd<name>"
+        f = "f.npz"
+        g = "far.npz"
+        outputs = [1]
+        """) + extra)
+    return p
+
+
+def test_cli_run_status_report_and_exit_codes(tmp_path, capsys):
+    p = _setup(tmp_path)
+    db = tmp_path / "out" / "r.sqlite"
+    assert main(["zoo", "check", str(p)]) == 0
+    assert "3 job(s)" in capsys.readouterr().err
+    # some left undone -> 3; status says so (3); the rest -> 0
+    assert main(["zoo", "run", str(p), "--db", str(db), "--workers", "2", "--max-jobs", "1", "--progress", "lines"]) == 3
+    err = capsys.readouterr().err
+    assert "[1/1]" in err and "2 undone" in err
+    assert main(["zoo", "status", str(db), "--manifest", str(p)]) == 3
+    assert "2 job(s) of" in capsys.readouterr().out
+    assert main(["zoo", "run", str(p), "--db", str(db), "--workers", "2", "--json", "--progress", "none"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["recorded"] == 2 and summary["skipped"] == 1 and summary["exit_code"] == 0
+    assert main(["zoo", "status", str(db), "--manifest", str(p), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["counts"]["EQUIVALENT"] == 1 and st["counts"]["NOT_EQUIVALENT"] == 2 and st["undone"] == []
+    # reports
+    out = tmp_path / "rep"
+    jf = tmp_path / "r.json"
+    assert main(["zoo", "report", str(db), "--out", str(out), "--json", str(jf), "--csv", str(tmp_path / "r.csv")]) == 0
+    data = json.loads(jf.read_text())
+    assert [d["name"] for d in data] == ["eq", "neq", "neq|odd<name>"]
+    for d in data:
+        assert {"name", "verdict", "lower", "upper", "time_s"} <= set(d)
+        assert d["lower"] <= d["upper"] and d["time_s"] > 0
+    assert [d["verdict"] for d in data] == ["EQUIVALENT", "NOT_EQUIVALENT", "NOT_EQUIVALENT"]
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["verdict"] for r in rows] == ["EQUIVALENT", "NOT_EQUIVALENT", "NOT_EQUIVALENT"]
+    assert float(rows[1]["lower"]) == data[1]["lower"]
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 4            # counts, cactus, two counterexample plots
+    assert "neq|odd&lt;name&gt;" in html      # names are escaped
+    md = (out / "report.md").read_text()
+    assert "| EQUIVALENT | 1 |" in md and "| NOT_EQUIVALENT | 2 |" in md and "![cactus plot](cactus.svg)" in md
+    assert "neq\\|odd&lt;name&gt;" in md
+    for svg in [out / "cactus.svg", out / "counts.svg", *sorted((out / "cex").glob("*.svg"))]:
+        ET.fromstring(svg.read_text())     # well-formed XML
+    assert len(list((out / "cex").glob("*.svg"))) == 2
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    p = _setup(tmp_path)
+    assert main(["zoo", "run", str(p), "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[job]]\nname = "x"\nf = "f.npz"\ng = "far.npz"\neps = "big"\nbox = "-1:1"\n')
+    assert main(["zoo", "run", str(bad)]) == 2
+    assert f"{bad}:5: job 1 ('x'): eps must be a number" in capsys.readouterr().err
+    assert main(["zoo", "run", str(p), "--engine", "dask"]) == 2
+    assert "--engine dask needs --scheduler" in capsys.readouterr().err
+    assert main(["zoo", "report", str(tmp_path / "none.sqlite"), "--out", str(tmp_path)]) == 2
+    assert "no such results database" in capsys.readouterr().err
+    assert main(["zoo", "report", str(tmp_path / "none.sqlite")]) == 2
+    assert not (tmp_path / "zoo.sqlite").exists()   # nothing ran
+
+
+def test_counterexample_plot_passes_through_the_counterexample(tmp_path):
+    p = _setup(tmp_path)
+    db = tmp_path / "r.sqlite"
+    run_zoo(p, db, workers=1, only=["neq"])
+    from relucert.zoo.report import counterexample_svg
+
+    with ResultStore(db, create=False) as s:
+        (row,) = s.results()
+    svg, note = counterexample_svg(row)
+    assert svg is not None and "at the counterexample (exact)" in note
+    root = ET.fromstring(svg)
+    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2   # f and g
+    # a model changed since the run: no plot, a clear note
+    relucert.save(Network.random([3, 8, 8, 2], seed=9), tmp_path / "far.npz")
+    svg, note = counterexample_svg(row)
+    assert svg is None and "g changed on disk" in note
+
+
+def test_cactus_plot_counts_solved_instances():
+    rows = [{"name": str(i), "verdict": v, "time_s": t, "wall_s": t} for i, (v, t) in enumerate(
+        [("EQUIVALENT", 0.5), ("NOT_EQUIVALENT", 0.1), ("UNKNOWN", 9.0), ("EQUIVALENT", 2.0), ("TIMEOUT", None)])]
+    svg = cactus_svg(rows)
+    assert "3 of 5 instances solved" in svg and "solved (EQ + NEQ) (3)" in svg
+    ET.fromstring(svg)
+    ET.fromstring(line_plot_svg([], title="t", xlabel="x", ylabel="y"))
