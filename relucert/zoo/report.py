@@ -163,6 +163,9 @@ def line_plot_svg(series: list[dict], *, title: str, xlabel: str, ylabel: str, l
                      f'<text x="{X(t):.1f}" y="{mt + ph + 16}" text-anchor="middle">{_fmt(t)}</text>')
     if logy:
         yt = [10.0 ** e for e in range(math.floor(y0), math.ceil(y1) + 1) if y0 <= e <= y1]
+        if len(yt) < 3:  # less than a couple of decades: label 1, 2, 5 of each
+            yt = [m * 10.0 ** e for e in range(math.floor(y0), math.ceil(y1) + 1) for m in (1, 2, 5)
+                  if y0 <= math.log10(m * 10.0 ** e) <= y1]
     else:
         yt = _ticks(y0, y1)
     for t in yt:
