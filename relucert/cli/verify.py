@@ -21,10 +21,16 @@ from ..network import Network
 __all__ = ["register"]
 
 
-def _add_pair_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("f", metavar="A", help="first model (.onnx, .nnet, .npz)")
-    p.add_argument("g", metavar="B", help="second model")
-    where = p.add_mutually_exclusive_group(required=True)
+def _add_pair_options(p: argparse.ArgumentParser, *, query: bool = False) -> None:
+    p.add_argument("f", metavar="A", nargs="?" if query else None, help="first model (.onnx, .nnet, .npz)")
+    p.add_argument("g", metavar="B", nargs="?" if query else None, help="second model")
+    if query:
+        p.add_argument("--query", metavar="FILE",
+                       help="decide a VNN-LIB query (2.0, or 1.0 of one product network) instead of A B: "
+                            "sat = counterexample; give the models with --network")
+        p.add_argument("--network", action="append", metavar="NAME=FILE",
+                       help="with --query: a declared network and its model (repeat for each)")
+    where = p.add_mutually_exclusive_group(required=not query)
     where.add_argument("--box", metavar="LO:HI,...",
                        help="input box, one 'lo:hi' per input or one interval for all (write --box=-1:1)")
     where.add_argument("--vnnlib", metavar="FILE", help="take the input box from a VNN-LIB property")
@@ -46,7 +52,7 @@ def register(subparsers) -> None:
         description="Prove sup_x max_k |f_k(x) - g_k(x)| <= eps on the box (or top-1 / decision "
                     "agreement), or give an exact counterexample. Exit 0 equivalent, 1 not "
                     "equivalent, 3 unknown.")
-    _add_pair_options(p)
+    _add_pair_options(p, query=True)
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--top1", action="store_true", help="argmax agreement (ties to the lowest index)")
     kind.add_argument("--decision", action="store_true",
@@ -57,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--tau-f", type=float, default=0.0, help="--decision: f's threshold (default 0)")
     p.add_argument("--tau-g", type=float, default=0.0, help="--decision: g's threshold (default 0)")
     p.add_argument("--counterexample", metavar="OUT", help="write the counterexample (exact rationals) as JSON")
-    p.set_defaults(func=cmd_verify)
+    p.set_defaults(func=cmd_verify, _parser=p)
 
     p = subparsers.add_parser(
         "distance", help="bracket the sup-norm distance of two models on a box",
@@ -171,6 +177,18 @@ def _report(args, res) -> None:
 
 def cmd_verify(args) -> int:
     from ..verify import DecisionEquivalence, EpsEquivalence, Top1Equivalence, Verdict
+
+    if args.query is not None:
+        from .vnncomp import cmd_verify_query
+
+        return cmd_verify_query(args)
+    if args.network:
+        raise UsageError("--network goes with --query")
+    missing = [m for m, v in (("A", args.f), ("B", args.g)) if v is None]
+    if missing:
+        args._parser.error(f"the following arguments are required: {', '.join(missing)}")
+    if args.box is None and args.vnnlib is None:
+        args._parser.error("one of the arguments --box --vnnlib is required")
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
