@@ -93,7 +93,6 @@ class _Terminated(KeyboardInterrupt):
 
 def cmd_run(args) -> int:
     from ..zoo.progress import Progress
-    from ..zoo.runner import run_zoo
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
@@ -114,7 +113,12 @@ def cmd_run(args) -> int:
             from distributed import Client
         except ImportError:
             raise UsageError("--engine dask needs the Dask extra: pip install 'dask[distributed]'") from None
-        client = Client(args.scheduler)
+        try:
+            client = Client(args.scheduler, timeout=30)
+        except Exception as exc:  # noqa: BLE001 - cannot reach the cluster: nothing ran
+            print(f"relucert zoo run: error: cannot connect to the Dask scheduler {args.scheduler}: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
         executor = client.get_executor(pure=False)
     tty = {"auto": None, "bar": True, "lines": False, "none": False}[args.progress]
     quiet = args.progress == "none"
@@ -127,9 +131,16 @@ def cmd_run(args) -> int:
 
     old = signal.signal(signal.SIGTERM, on_term)
     try:
-        summary = run_zoo(manifest, db, workers=args.workers, engine="local" if args.engine == "dask" else args.engine,
-                          executor=executor, kill_grace=args.kill_grace, redo=tuple(args.redo),
-                          progress=make_progress, certificate_dir=cert_dir, only=args.only, max_jobs=args.max_jobs)
+        summary = _run(args, manifest, db, make_progress, executor, cert_dir)
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - exit 4 with one line, not a traceback
+        from ..errors import RelucertError
+
+        if isinstance(exc, (RelucertError, FileNotFoundError)):
+            raise
+        print(f"relucert zoo run: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         signal.signal(signal.SIGTERM, old)
         if client is not None:
@@ -142,6 +153,14 @@ def cmd_run(args) -> int:
                f"{len(summary.undone)} undone; {summary.wall_s:.1f}s; results in {db}")
         print(("interrupted: " if summary.interrupted else "") + msg, file=sys.stderr)
     return EXIT_OK if summary.exit_code == 0 else EXIT_UNKNOWN
+
+
+def _run(args, manifest, db, make_progress, executor, cert_dir):
+    from ..zoo.runner import run_zoo
+
+    return run_zoo(manifest, db, workers=args.workers, engine="local" if args.engine == "dask" else args.engine,
+                   executor=executor, kill_grace=args.kill_grace, redo=tuple(args.redo),
+                   progress=make_progress, certificate_dir=cert_dir, only=args.only, max_jobs=args.max_jobs)
 
 
 def cmd_check(args) -> int:

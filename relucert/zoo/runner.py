@@ -70,43 +70,58 @@ class _ModelCache:
         return self._info[key]
 
 
-def prepare_job(job: JobSpec, cache: _ModelCache | None = None, *, certificate_dir: str | None = None) -> dict:
-    """The worker payload of ``job``: models digested, box resolved, key computed.
+def prepare_job(job: JobSpec | dict, cache: _ModelCache | None = None, *,
+                certificate_dir: str | None = None) -> dict:
+    """The worker payload of ``job`` with models digested, box resolved and key computed.
 
-    Raises a :class:`RelucertError` (or ``OSError``) when a model or the box cannot be read;
-    the runner records that as the job's ERROR result.
+    Raises a :class:`RelucertError` (or ``OSError``) when a model or the box cannot be read.
+    The runner does this up front only for jobs whose name the store already has (to decide
+    whether they are done); other jobs are digested by their worker, which saves loading every
+    model twice.
     """
-    from ..box import Box
-    from ..errors import BoxError, ShapeError
+    from .worker import resolve_box
 
     cache = cache or _ModelCache()
-    p = job.to_dict()
+    if isinstance(job, dict):
+        p = dict(job)
+        job = JobSpec.from_dict(job)
+    else:
+        p = job.to_dict()
+        p["certificate_dir"] = certificate_dir
     f_digest, n_in, n_out = cache.info(job.f, job)
     p["f_digest"] = f_digest
-    p["g_digest"] = None
-    if job.kind == "pair":
-        g_digest, g_in, g_out = cache.info(job.g, job)
-        if (g_in, g_out) != (n_in, n_out):
-            raise ShapeError(f"f has {n_in} inputs and {n_out} outputs but g has {g_in} and {g_out}")
-        p["g_digest"] = g_digest
-    if job.box_text is not None:
-        box = Box.from_string(job.box_text, dim=n_in)
-    elif job.box_lo is not None:
-        box = Box(job.box_lo, job.box_hi)
-    else:
-        from ..io import read_vnnlib_box
-
-        box = read_vnnlib_box(job.vnnlib, n_in)
-    if box.dim != n_in:
-        raise BoxError(f"box has {box.dim} dimensions but the networks have {n_in} inputs")
-    outs = job.spec.get("outputs")
-    if outs is not None and any(k >= n_out for k in outs):
-        raise BoxError(f"outputs {outs} out of range for networks with {n_out} outputs")
+    p["g_digest"] = cache.info(job.g, job)[0] if job.kind == "pair" else None  # shapes: checked by verify
+    box = resolve_box(p, n_in, n_out)
     p["box_lo"] = [float(v) for v in box.lo]
     p["box_hi"] = [float(v) for v in box.hi]
-    p["certificate_dir"] = certificate_dir
     p["job_key"] = job_key(p)
     return p
+
+
+def _lazy_payload(job: JobSpec, certificate_dir: str | None) -> dict:
+    p = job.to_dict()
+    p.update(certificate_dir=certificate_dir, f_digest=None, g_digest=None)
+    return p
+
+
+def _complete(payload: dict, result: dict, cache: _ModelCache) -> dict:
+    """A payload with the digests, box and key of a finished job (from its worker's result,
+    or computed here when the worker died before reporting them)."""
+    if payload.get("job_key"):
+        return payload
+    p = dict(payload)
+    have = result.get("f_digest") and result.get("box_lo") is not None and (
+        p["kind"] != "pair" or result.get("g_digest"))
+    if have:
+        p["f_digest"] = result["f_digest"]
+        p["g_digest"] = result.get("g_digest") if p["kind"] == "pair" else None
+        p["box_lo"], p["box_hi"] = result["box_lo"], result["box_hi"]
+        p["job_key"] = job_key(p)
+        return p
+    try:
+        return prepare_job(p, cache)
+    except Exception as exc:  # noqa: BLE001 - the job's own failure is in the result already
+        return _prepare_error(JobSpec.from_dict(payload), exc)[0]
 
 
 def _prepare_error(job: JobSpec, exc: BaseException) -> tuple[dict, dict]:
@@ -165,13 +180,17 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
     summary = RunSummary(total=len(jobs))
     with ResultStore(db) as store:
         done = store.done_keys()
+        done_names = store.names()
         cache = _ModelCache()
         todo: list[dict] = []
         failed: list[tuple[dict, dict]] = []
         for job in jobs:
+            if job.name not in done_names:  # never run: its worker digests the models
+                todo.append(_lazy_payload(job, certificate_dir))
+                continue
             try:
                 payload = prepare_job(job, cache, certificate_dir=certificate_dir)
-            except (RelucertError, OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded as this job's ERROR; the rest go on
                 failed.append(_prepare_error(job, exc))
                 continue
             prev = done.get(payload["job_key"])
@@ -196,14 +215,15 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
         else:  # a factory: progress(total, skipped) -> Progress
             prog = progress(n_run, summary.skipped)
         prog.start()
-        remaining = {p["job_key"]: p["name"] for p in todo}
+        remaining = {p["name"]: p["name"] for p in todo}
 
         def on_result(payload: dict, result: dict) -> None:
+            payload = _complete(payload, result, cache)
             store.record(payload, result, run_id=run_id, manifest=manifest.path)
             verdict = result.get("verdict") if result.get("verdict") in VERDICTS else "ERROR"
             summary.recorded += 1
             summary.counts[verdict] += 1
-            remaining.pop(payload["job_key"], None)
+            remaining.pop(payload["name"], None)
             prog.update(payload["name"], verdict, result.get("wall_s"))
 
         status = "finished"

@@ -193,6 +193,10 @@ class ResultStore:
         """``{job_key: verdict}`` of every stored result."""
         return dict(self.db.execute("SELECT job_key, verdict FROM results").fetchall())
 
+    def names(self) -> set[str]:
+        """The job names that have at least one stored result."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT name FROM results")}
+
     def record(self, payload: dict, result: dict, *, run_id: int | None = None, manifest: str | None = None) -> None:
         """Store one finished job (one transaction; replaces an earlier row with the same key)."""
         from .. import __version__

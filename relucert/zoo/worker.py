@@ -153,6 +153,29 @@ def _load(path: str, payload: dict):
     return rio.load(path, **opts)
 
 
+def resolve_box(payload: dict, n_inputs: int, n_outputs: int | None = None):
+    """The job's input box for networks with ``n_inputs`` inputs (from ``box_text``, the
+    ``box_lo``/``box_hi`` table or the ``vnnlib`` file); checks the spec's output indices too."""
+    from ..box import Box
+    from ..errors import BoxError
+
+    if payload.get("box_text") is not None:
+        box = Box.from_string(payload["box_text"], dim=n_inputs)
+    elif payload.get("box_lo") is not None:
+        box = Box(payload["box_lo"], payload["box_hi"])
+    elif payload.get("vnnlib"):
+        from ..io import read_vnnlib_box
+
+        box = read_vnnlib_box(payload["vnnlib"], n_inputs)
+    else:
+        raise BoxError("the job has no input box")
+    box.check_dim(n_inputs)
+    outs = (payload.get("spec") or {}).get("outputs")
+    if n_outputs is not None and outs is not None and any(k >= n_outputs for k in outs):
+        raise BoxError(f"outputs {outs} out of range for networks with {n_outputs} outputs")
+    return box
+
+
 def _fault(kind: str) -> None:
     """Testing hook (manifest field ``fault``, allowed only with RELUCERT_ZOO_TEST_FAULTS=1)."""
     if kind == "crash":
@@ -225,18 +248,18 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
     out: dict = {"name": payload.get("name"), "verdict": "ERROR", "lower": None, "upper": None,
                  "stop_reason": "exception", "reason": "", "method": payload.get("method"),
                  "soundness": None, "time_s": None, "load_s": None, "counterexample": None,
-                 "f_digest": None, "g_digest": None, "claim": None, "certificate": None, "note": None,
+                 "f_digest": None, "g_digest": None, "box_lo": None, "box_hi": None, "claim": None, "certificate": None, "note": None,
                  "stats": {}, "restart": False}
     prev = _set_memory_limit(payload.get("memory_limit")) if limit_memory else None
     try:
-        from ..box import Box
         from ..verify.api import verify
 
         if payload.get("fault"):
             _fault(payload["fault"])
         f = _load(payload["f"], payload)
         out["f_digest"] = f.digest
-        box = Box(payload["box_lo"], payload["box_hi"])
+        box = resolve_box(payload, f.n_inputs, f.n_outputs)
+        out["box_lo"], out["box_hi"] = [float(v) for v in box.lo], [float(v) for v in box.hi]
         if payload["kind"] == "transform":
             t = lookup_transform(payload["transform"])
             g, claim = _apply_transform(t, f, box, payload.get("transform_options") or {})
@@ -268,7 +291,10 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
     except Exception as exc:  # noqa: BLE001 - a job's failure is its result
         from ..errors import RelucertError
 
-        msg = str(exc) if isinstance(exc, RelucertError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, RelucertError):  # about the job's input: say where the job is defined
+            msg = (f"{payload['where']}: " if payload.get("where") else "") + str(exc)
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
         tb = traceback.extract_tb(exc.__traceback__)
         if tb and not isinstance(exc, RelucertError):
             last = tb[-1]
