@@ -24,7 +24,7 @@ import numpy as np
 from ..box import Box
 from ..errors import ShapeError
 from ..network import Network
-from ._fp import U, add_down, add_up, box_max, center_radius, down, err_vec, matmul_err, mm_up, up
+from ._fp import U, add_down, add_up, box_max, center_radius, down, err_vec, gamma, matmul_err, mm_up, up
 from .interval import affine_interval
 from .linear import relu_lower_slope, relu_upper
 
@@ -121,60 +121,85 @@ class _State:
         self.hmax: list = []
 
 
+def _blocks(pair: DiffPair, j: int):
+    """``K_j = [[W^f, 0, b^f], [Dw, W^g, db]]`` (``[[W^f, b^f], [Dw, db]]`` for the first layer) and
+    its absolute value, cached on the pair: one product ``[Lz, Ld] @ K_j`` gives the coefficients
+    of ``h^f_{j-1}`` (or ``x``), of ``phi_{j-1}`` and the constant."""
+    cache = pair.__dict__.setdefault("_blocks", {})
+    if j not in cache:
+        P = pair.layers[j]
+        n, m = P.Wf.shape
+        if j == 0:
+            K = np.block([[P.Wf, P.bf[:, None]], [P.Dw, P.db[:, None]]])
+        else:
+            K = np.block([[P.Wf, np.zeros((n, m)), P.bf[:, None]], [P.Dw, P.Wg, P.db[:, None]]])
+        cache[j] = (K, np.abs(K))
+    return cache[j]
+
+
 def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Upper bound of ``Lz z^f_k + Ld D_k + c`` over each box (``Lz=None`` means zero)."""
+    """Upper bound of ``Lz z^f_k + Ld D_k + c`` over each box (``Lz=None`` means zero).
+
+    Invariant (exact reals): objective <= ``Lz . z^f_j + Ld . D_j + c`` for every input of the box.
+    One step substitutes the affine layer ``j`` with a single matrix product ``[Lz, Ld] @ K_j``
+    and then the relaxations of ``h^f_{j-1}`` and ``phi_{j-1}``; every rounding error (bounded
+    a priori with ``|h^f| <= hmax``, ``|phi| <= phimax``, ``|z^f| <= zmax``, ``|D| <= dmax``) and the
+    weight residuals ``Rw``, ``rb`` go into ``c``, rounded up."""
+    B, R, n = Ld.shape
+    Y = np.empty((B, R, 2 * n))
+    Y[..., :n] = 0.0 if Lz is None else Lz
+    Y[..., n:] = Ld
     for j in range(k, -1, -1):
         P = pair.layers[j]
-        n_in = P.Wf.shape[1]
+        m = P.Wf.shape[1]
+        K, absK = _blocks(pair, j)
         vmax = st.xmax if j == 0 else st.hmax[j - 1]
-        # M = Lz Wf + Ld Dw (coefficients of h^f_{j-1} or x);  N = Ld Wg (coefficients of phi_{j-1})
-        absLd = np.abs(Ld)
-        M = Ld @ P.Dw
-        err = err_vec(absLd, mm_up(np.abs(P.Dw), vmax[..., None])[..., 0], n_in)
-        err = err + mm_up(absLd, (mm_up(P.absRw, vmax[..., None])[..., 0])[..., None])[..., 0]
-        cb = Ld @ P.db
-        cerr = mm_up(absLd, P.absRb)[...] + err_vec(absLd, np.abs(P.db)[None, :].repeat(Ld.shape[0], 0), 1)
-        if Lz is not None:
-            absLz = np.abs(Lz)
-            M1 = Lz @ P.Wf
-            err = err + err_vec(absLz, mm_up(np.abs(P.Wf), vmax[..., None])[..., 0], n_in)
-            err = err + up(U * mm_up(np.abs(M1) + np.abs(M), vmax[..., None])[..., 0])
-            M = M1 + M
-            cb = cb + Lz @ P.bf
-            cerr = cerr + err_vec(absLz, np.abs(P.bf)[None, :].repeat(Lz.shape[0], 0), 1)
-        c = add_up(c, cb, cerr, err)
+        # the product and its a-priori error: gamma(2n) |Y| |K| [v; phi; 1], plus the residuals
+        ones = np.ones((B, 1))
+        vext = np.concatenate([vmax, ones], axis=1) if j == 0 else \
+            np.concatenate([vmax, st.phimax[j - 1], ones], axis=1)
+        wvec = mm_up(vext, absK.T) * gamma(2 * n)                                  # (B, 2n)
+        wvec[:, n:] += mm_up(vmax, P.absRw.T) + P.absRb
+        Z = (Y.reshape(B * R, 2 * n) @ K).reshape(B, R, -1)
+        absY = np.abs(Y)
+        err = mm_up(absY, up(wvec * (1 + 4 * U))[..., None])[..., 0]
+        M = Z[..., :m]
+        c = add_up(c, Z[..., -1], err)
         if j == 0:
-            return add_up(box_max(M, st.xc, st.xr), c)
-        N = Ld @ P.Wg
-        c = add_up(c, err_vec(absLd, mm_up(np.abs(P.Wg), st.phimax[j - 1][..., None])[..., 0], P.Wg.shape[0]))
-        # relaxations of layer j-1: h^f (coefficients M) and phi (coefficients N)
+            return add_up(box_max(np.ascontiguousarray(M), st.xc, st.xr), c)
+        N = Z[..., m:2 * m]
         s, t, a = st.relu_f[j - 1]
         (pzu, pdu, pcu), (pzl, pdl, pcl) = st.phi[j - 1]
-        Mp, Mn = np.maximum(M, 0.0), np.minimum(M, 0.0)
-        Np, Nn = np.maximum(N, 0.0), np.minimum(N, 0.0)
-        t1 = Mp * s[:, None, :]
-        t2 = Mn * a[:, None, :]
-        t3 = Np * pzu[:, None, :]
-        t4 = Nn * pzl[:, None, :]
-        Lz = t1 + t2 + t3 + t4
-        d1 = Np * pdu[:, None, :]
-        d2 = Nn * pdl[:, None, :]
-        Ld = d1 + d2
-        # rounding of the elementwise products and of the 4-term / 2-term sums
-        ez = (3 * U) * (np.abs(t1) + np.abs(t2) + np.abs(t3) + np.abs(t4))
-        ed = (2 * U) * (np.abs(d1) + np.abs(d2))
-        perr = mm_up(ez, st.zmax[j - 1][..., None])[..., 0] + mm_up(ed, st.dmax[j - 1][..., None])[..., 0]
-        ct = Mp @ t[..., None]
-        cu = Np @ pcu[..., None]
-        cl = Nn @ pcl[..., None]
-        cerr = err_vec(np.abs(Mp), np.abs(t), t.shape[-1]) + err_vec(np.abs(Np), np.abs(pcu), t.shape[-1]) \
-            + err_vec(np.abs(Nn), np.abs(pcl), t.shape[-1])
-        c = add_up(c, ct[..., 0], cu[..., 0], cl[..., 0], cerr, up(perr * (1 + 8 * U)))
+        Mpos = M > 0
+        Npos = N > 0
+        t1 = M * np.where(Mpos, s[:, None, :], a[:, None, :])          # a in {0, 1}: exact
+        t3 = N * np.where(Npos, pzu[:, None, :], pzl[:, None, :])      # pz in {-1, 0, 1}: exact
+        Y = np.empty((B, R, 2 * m))
+        np.add(t1, t3, out=Y[..., :m])
+        np.multiply(N, np.where(Npos, pdu[:, None, :], pdl[:, None, :]), out=Y[..., m:])
+        cst = (np.maximum(M, 0.0) * t[:, None, :]).sum(-1) + \
+            (N * np.where(Npos, pcu[:, None, :], pcl[:, None, :])).sum(-1)
+        # rounding: |t1 + t3 - exact| <= 2u (|M| + |N|) (slopes in [0, 1]), |N pd - exact| <= u |N|,
+        # the constant sum <= gamma(2m) (|M| |t| + |N| max|pc|)
+        zm, dm = st.zmax[j - 1], st.dmax[j - 1]
+        g2 = gamma(2 * m + 2)
+        wM = 2 * U * zm + g2 * np.abs(t)
+        wN = 2 * U * zm + U * dm + g2 * np.maximum(np.abs(pcu), np.abs(pcl))
+        absMN = np.abs(Z[..., :2 * m])
+        perr = mm_up(absMN, up(np.concatenate([wM, wN], axis=1) * (1 + 4 * U))[..., None])[..., 0]
+        c = add_up(c, cst, perr)
+        n = m
     raise AssertionError("unreachable")
 
 
-def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.ndarray | None = None):
+def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.ndarray | None = None,
+                      init: list | None = None, backsub_rows: str = "both"):
     """Bounds for a batch of boxes (B, n).
+
+    ``init``: optional sound bounds already known for each hidden layer, a list of
+    ``(zf_lo, zf_hi, d_lo, d_hi)`` arrays (B, width) (e.g. from the forward symbolic pass of
+    :mod:`relucert.bounds.symbolic`); they are intersected with the interval bounds before any
+    back-substitution, so fewer neurons are unstable and fewer rows are back-substituted.
 
     Returns ``(st, (lo, hi))`` where the second item bounds ``C (g(x) - f(x))`` (``C`` defaults
     to the identity), i.e. ``lo <= C (g - f) <= hi`` on each box.
@@ -192,6 +217,11 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
         gl_, gh_ = affine_interval(P.Wg, P.bg, hgl, hgh)
         if k == nL - 1:
             break
+        if init is not None and k < len(init):
+            a_, b_, c_, d_ = init[k]
+            fl_, fh_ = np.maximum(fl_, a_), np.minimum(fh_, b_)
+            gl_ = np.maximum(gl_, add_down(fl_, c_))
+            gh_ = np.minimum(gh_, add_up(fh_, d_))
         if k == 0:
             dl_, dh_ = affine_interval(P.Dw, P.db, lo, hi)
             r = (st.xmax @ P.absRw.T) + P.absRb
@@ -202,6 +232,10 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             need_f = np.flatnonzero(((fl_ < 0) & (fh_ > 0)).any(axis=0))
             need_d = np.flatnonzero((((fl_ < 0) & (fh_ > 0)) | ((gl_ < 0) & (gh_ > 0))
                                      | ((fl_ >= 0) != (gl_ >= 0))).any(axis=0))
+            if backsub_rows == "d":
+                need_f = need_f[:0]
+            elif backsub_rows == "f":
+                need_d = need_d[:0]
             nf, nd = need_f.size, need_d.size
             dl_ = np.full_like(fl_, -np.inf)
             dh_ = np.full_like(fl_, np.inf)
@@ -216,7 +250,7 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
                 Ld[2 * nf + nd + np.arange(nd), need_d] = -1.0
                 Lz = np.broadcast_to(Lz, (B,) + Lz.shape).copy()
                 Ld = np.broadcast_to(Ld, (B,) + Ld.shape).copy()
-                ub = _backsub(pair, st, k, Lz, Ld, np.zeros((B, Lz.shape[1])))
+                ub = _backsub(pair, st, k, Lz if nf else None, Ld, np.zeros((B, Lz.shape[1])))
                 fl_[:, need_f] = np.maximum(fl_[:, need_f], -ub[:, nf:2 * nf])
                 fh_[:, need_f] = np.minimum(fh_[:, need_f], ub[:, :nf])
                 dh_[:, need_d] = ub[:, 2 * nf:2 * nf + nd]
@@ -230,6 +264,8 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             r = up(mm_up(np.maximum(hfh, 0.0), P_.absRw.T) + P_.absRb)
             dl_ = np.maximum(dl_, down(add_down(l1, nl_) - r))
             dh_ = np.minimum(dh_, up(add_up(h1, nh_) + r))
+        if init is not None and k < len(init):
+            dl_, dh_ = np.maximum(dl_, init[k][2]), np.minimum(dh_, init[k][3])
         # tie the three together: g = f + D
         gl_ = np.maximum(gl_, add_down(fl_, dl_))
         gh_ = np.minimum(gh_, add_up(fh_, dh_))

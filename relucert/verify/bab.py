@@ -1,17 +1,31 @@
 """Branch and bound over input-box splits, best-first on the worst bound.
 
 For the sup distance ``Q(x) = max_k |g_k(x) - f_k(x)|`` on a box: every node is a sub-box with a
-sound upper bound of ``Q`` (differential bounds when the layer sizes match, CROWN on the stacked
-pair otherwise).  Nodes whose bound is at most the threshold are closed; the rest are split on
-one input (the one with the largest width times sensitivity) in batches, so the bound engine runs
-vectorised over many boxes.  Every node also proposes points (its centre and projected-gradient
-steps from it); the best point seen is the lower end of the bracket once it is re-evaluated
-exactly.  The split tree is recorded for certificates.
+sound upper bound of ``Q``.  Nodes whose bound is at most the threshold are closed; the rest are
+split in batches, so the bound engines run vectorised over many boxes at once.
+
+Bound engines (``engine``):
+
+* ``"differential"`` (f and g with equal layer sizes): a cascade.  Every box first gets the cheap
+  forward symbolic differential bound (:mod:`relucert.bounds.symbolic`, ReluVal / NeuroDiff
+  style, with a back-substituted output layer); boxes it does not close, but whose bound is
+  within ``cascade_factor`` of the target, get the tighter back-substituted differential bound
+  (:mod:`relucert.bounds.differential`, started from the forward intervals).  Both are sound;
+  a box keeps the smaller.
+* ``"crown-stacked"`` otherwise: CROWN on the stacked pair.
+
+Split choice: the input with the largest sensitivity of ``f``'s selected outputs in the forward
+symbolic pass (coefficient magnitude in normalised coordinates, i.e. slope times half-width), which
+is where the unstable neurons that loosen the difference bound come from; the widest input
+(relative to the root box) for the stacked engine.
+
+Every batch of children also proposes points (centres and projected-gradient steps); the best
+point seen is the lower end of the bracket once re-evaluated exactly.  The split tree is recorded
+(as arrays) for certificates.
 """
 
 from __future__ import annotations
 
-import heapq
 import time
 from dataclasses import dataclass, field
 
@@ -19,39 +33,77 @@ import numpy as np
 
 from ..bounds.differential import DiffPair, diff_bounds_batch
 from ..bounds.linear import crown_bounds_batch
+from ..bounds.symbolic import SymbolicDiff
+from ..errors import SpecError
 from ..network import Network
 from .attack import forward_grad, pgd_maximize
 
-__all__ = ["SplitTree", "DistanceBaB", "BaBOutcome"]
+__all__ = ["SplitTree", "DistanceBaB", "BaBOutcome", "SPLIT_RULES"]
+
+SPLIT_RULES = ("auto", "sensitivity", "width")
 
 
-@dataclass
 class SplitTree:
     """Input-split tree: node ``i`` has parent ``parent[i]`` and was made by splitting its parent
     on ``dim[parent]`` at ``at[parent]``; ``side[i]`` is 0 for the low half, 1 for the high one.
-    ``leaf_bound[i]`` is the sound upper bound that closed leaf ``i`` (nan if not closed)."""
+    ``leaf_bound[i]`` is the sound upper bound that closed leaf ``i`` (nan if not closed).
 
-    parent: list = field(default_factory=list)
-    side: list = field(default_factory=list)
-    dim: list = field(default_factory=list)
-    at: list = field(default_factory=list)
-    leaf_bound: list = field(default_factory=list)
+    Stored as growing numpy arrays (nodes are added a batch at a time); the attributes are
+    numpy views of the used part."""
+
+    def __init__(self):
+        self._n = 0
+        self._cap = 0
+        self._parent = np.empty(0, dtype=np.int64)
+        self._side = np.empty(0, dtype=np.int8)
+        self._dim = np.empty(0, dtype=np.int32)
+        self._at = np.empty(0)
+        self._leaf = np.empty(0)
+
+    def _grow(self, extra: int) -> None:
+        need = self._n + extra
+        if need <= self._cap:
+            return
+        cap = max(need, 2 * self._cap, 1024)
+        for name, fill in (("_parent", -1), ("_side", 0), ("_dim", -1), ("_at", np.nan), ("_leaf", np.nan)):
+            old = getattr(self, name)
+            new = np.full(cap, fill, dtype=old.dtype)
+            new[:self._n] = old[:self._n]
+            setattr(self, name, new)
+        self._cap = cap
 
     def add(self, parent: int, side: int) -> int:
-        self.parent.append(parent)
-        self.side.append(side)
-        self.dim.append(-1)
-        self.at.append(np.nan)
-        self.leaf_bound.append(np.nan)
-        return len(self.parent) - 1
+        return int(self.add_many(np.array([parent]), np.array([side]))[0])
+
+    def add_many(self, parents: np.ndarray, sides: np.ndarray) -> np.ndarray:
+        k = len(parents)
+        self._grow(k)
+        ids = np.arange(self._n, self._n + k)
+        self._parent[ids] = parents
+        self._side[ids] = sides
+        self._n += k
+        return ids
+
+    def set_split(self, nodes: np.ndarray, dims: np.ndarray, ats: np.ndarray) -> None:
+        self._dim[nodes] = dims
+        self._at[nodes] = ats
+
+    def close(self, nodes: np.ndarray, bounds: np.ndarray) -> None:
+        self._leaf[nodes] = bounds
+
+    parent = property(lambda self: self._parent[:self._n])
+    side = property(lambda self: self._side[:self._n])
+    dim = property(lambda self: self._dim[:self._n])
+    at = property(lambda self: self._at[:self._n])
+    leaf_bound = property(lambda self: self._leaf[:self._n])
 
     @property
     def n_nodes(self) -> int:
-        return len(self.parent)
+        return self._n
 
     @property
     def n_leaves(self) -> int:
-        return int(np.count_nonzero(~np.isnan(np.asarray(self.leaf_bound))))
+        return int(np.count_nonzero(~np.isnan(self.leaf_bound)))
 
 
 @dataclass
@@ -63,18 +115,74 @@ class BaBOutcome:
     nodes: int
     bound_calls: int
     tree: SplitTree
+    stats: dict = field(default_factory=dict)
+
+
+class _Open:
+    """The open nodes as parallel arrays."""
+
+    def __init__(self, n: int):
+        self.lo = np.empty((0, n))
+        self.hi = np.empty((0, n))
+        self.ub = np.empty(0)
+        self.nid = np.empty(0, dtype=np.int64)
+        self.dim = np.empty(0, dtype=np.int64)     # preferred split input of each node
+
+    def __len__(self) -> int:
+        return self.ub.size
+
+    def push(self, lo, hi, ub, nid, dim) -> None:
+        self.lo = np.concatenate([self.lo, lo])
+        self.hi = np.concatenate([self.hi, hi])
+        self.ub = np.concatenate([self.ub, ub])
+        self.nid = np.concatenate([self.nid, nid])
+        self.dim = np.concatenate([self.dim, dim])
+
+    def take(self, mask: np.ndarray):
+        out = (self.lo[mask], self.hi[mask], self.ub[mask], self.nid[mask], self.dim[mask])
+        keep = ~mask
+        self.lo, self.hi, self.ub, self.nid, self.dim = (self.lo[keep], self.hi[keep], self.ub[keep],
+                                                         self.nid[keep], self.dim[keep])
+        return out
+
+    def top(self, k: int) -> np.ndarray:
+        """Mask of the ``k`` nodes with the largest bounds."""
+        mask = np.zeros(len(self), dtype=bool)
+        if k >= len(self):
+            mask[:] = True
+        else:
+            mask[np.argpartition(-self.ub, k - 1)[:k]] = True
+        return mask
+
+    def max_ub(self) -> float:
+        return float(self.ub.max()) if len(self) else -np.inf
 
 
 class DistanceBaB:
-    """Best-first input splitting for ``sup_x max_{k in outputs} |g_k(x) - f_k(x)|``."""
+    """Best-first input splitting for ``sup_x max_{k in outputs} |g_k(x) - f_k(x)|``.
+
+    Options (keyword-only): ``batch`` nodes split per step (each step bounds ``2 * batch``
+    boxes in one vectorised call), ``pgd_steps`` projected-gradient steps per proposed point,
+    ``split`` one of ``SPLIT_RULES``, ``cascade_factor`` (differential engine: a box whose cheap
+    bound is within this factor of the target also gets the back-substituted bound; 0 turns the
+    cascade off, ``inf`` always runs it), ``seed`` for the sampling."""
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
-                 seed: int = 0):
+                 seed: int = 0, split: str = "auto", cascade_factor: float = 100.0):
+        if int(batch) < 1:
+            raise SpecError(f"batch must be >= 1, got batch={batch!r}")
+        if int(pgd_steps) < 0:
+            raise SpecError(f"pgd_steps must be >= 0, got pgd_steps={pgd_steps!r}")
+        if split not in SPLIT_RULES:
+            raise SpecError(f"split must be one of {', '.join(SPLIT_RULES)}, got split={split!r}")
+        if not (float(cascade_factor) >= 0):
+            raise SpecError(f"cascade_factor must be >= 0, got cascade_factor={cascade_factor!r}")
         self.f, self.g = f, g
         self.outputs = list(outputs)
         self.batch = int(batch)
         self.pgd_steps = int(pgd_steps)
         self.rng = np.random.default_rng(seed)
+        self.cascade_factor = float(cascade_factor)
         m = len(self.outputs)
         n_out = f.n_outputs
         self.S = np.zeros((m, n_out))
@@ -82,19 +190,59 @@ class DistanceBaB:
         if f.sizes == g.sizes:
             self.engine = "differential"
             self._pair = DiffPair(f, g)
+            self._sym = SymbolicDiff(f, g)
         else:
             self.engine = "crown-stacked"
             self._stack = Network.stack(f, g)
             self._C = np.hstack([-self.S, self.S])
+        self.split = ("sensitivity" if self.engine == "differential" else "width") if split == "auto" else split
+        if self.split == "sensitivity" and self.engine != "differential":
+            self.split = "width"
+        self.n_cheap = 0
+        self.n_tight = 0
 
     # -- bounds and points --------------------------------------------------------------------
-    def bound(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def bound(self, lo: np.ndarray, hi: np.ndarray, target: float | None = None) -> np.ndarray:
         """Sound upper bound of Q on each box (B,)."""
-        if self.engine == "differential":
-            _, (ol, oh) = diff_bounds_batch(self._pair, lo, hi, C=self.S)
-        else:
+        return self.bound_and_dims(lo, hi, target, None)[0]
+
+    def bound_and_dims(self, lo, hi, target, root_width):
+        """Sound upper bounds of Q on each box and the preferred split input of each box."""
+        lo = np.atleast_2d(lo)
+        hi = np.atleast_2d(hi)
+        if self.engine != "differential":
             _, (ol, oh) = crown_bounds_batch(self._stack, lo, hi, C=self._C)
-        return np.maximum(oh, -ol).max(axis=1)
+            q = np.maximum(oh, -ol).max(axis=1)
+            return q, self._width_dims(lo, hi, root_width)
+        ol, oh, _ = self._sym.bounds(lo, hi, self.S, want_coef=True)
+        self.n_cheap += len(lo)
+        q = np.maximum(oh, -ol).max(axis=1)
+        if self.split == "sensitivity":
+            fs = self._sym.last_fsens.sum(axis=1)            # (B, n)
+            dims = np.argmax(fs, axis=1)
+            flat = ~(fs.max(axis=1) > 0)
+            if flat.any():
+                dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
+        else:
+            dims = self._width_dims(lo, hi, root_width)
+        if self.cascade_factor > 0:
+            tgt = -np.inf if target is None else target
+            sel = q > tgt
+            if np.isfinite(self.cascade_factor) and target is not None:
+                sel &= q <= self.cascade_factor * max(target, 0.0)
+            idx = np.flatnonzero(sel)
+            if idx.size:
+                init = [tuple(a[idx] for a in lay) for lay in self._sym.last_layers]
+                _, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init)
+                self.n_tight += idx.size
+                q[idx] = np.minimum(q[idx], np.maximum(bh, -bl).max(axis=1))
+        return q, dims
+
+    def _width_dims(self, lo, hi, root_width):
+        w = hi - lo
+        if root_width is not None:
+            w = w / np.where(root_width > 0, root_width, 1.0)
+        return np.argmax(w, axis=1)
 
     def values(self, X: np.ndarray) -> np.ndarray:
         d = self.g(X)[:, self.outputs] - self.f(X)[:, self.outputs]
@@ -113,15 +261,24 @@ class DistanceBaB:
         _, gf = forward_grad(self.f, X, Cg)
         return np.abs(d).max(axis=1), gg - gf
 
-    def propose(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propose(self, lo: np.ndarray, hi: np.ndarray, *, samples: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate points in each box: the centre (plus ``samples`` uniform points) improved by
+        projected gradient ascent; returns the best point of each box and its float value."""
         X0 = 0.5 * (lo + hi)
+        if samples:
+            B, n = lo.shape
+            U = self.rng.uniform(size=(B, samples, n))
+            P = (lo[:, None, :] + U * (hi - lo)[:, None, :]).reshape(-1, n)
+            Xs = np.vstack([X0, P])
+            Ls = np.vstack([lo, np.repeat(lo, samples, axis=0)])
+            Hs = np.vstack([hi, np.repeat(hi, samples, axis=0)])
+        else:
+            Xs, Ls, Hs = X0, lo, hi
         if self.pgd_steps > 0:
-            return pgd_maximize(self._objective, lo, hi, X0, steps=self.pgd_steps)
-        return X0, self.values(X0)
-
-    def split_dims(self, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray) -> np.ndarray:
-        w = (hi - lo) / np.where(root_width > 0, root_width, 1.0)
-        return np.argmax(w, axis=1)
+            Xb, vb = pgd_maximize(self._objective, Ls, Hs, Xs, steps=self.pgd_steps)
+        else:
+            Xb, vb = Xs, self.values(Xs)
+        return Xb, vb
 
     # -- the search -----------------------------------------------------------------------------
     def run(self, lo0: np.ndarray, hi0: np.ndarray, *, threshold: float | None = None, atol: float = 0.0,
@@ -134,38 +291,44 @@ class DistanceBaB:
         ``confirm(x)`` (exact re-evaluation) accepts it; a rejected point does not stop the search.
         """
         t0 = time.perf_counter()
+        self.n_cheap = self.n_tight = 0
         tree = SplitTree()
         root = tree.add(-1, 0)
         lo0 = np.asarray(lo0, dtype=np.float64)
         hi0 = np.asarray(hi0, dtype=np.float64)
+        n = lo0.size
         root_width = hi0 - lo0
-        ub0 = float(self.bound(lo0[None], hi0[None])[0])
-        Xb, vb = self.propose(lo0[None], hi0[None])
-        best_x, best_v = Xb[0], float(vb[0])
-        heap: list = [(-ub0, root, lo0, hi0)]
-        calls = 1
-        closed_max = -np.inf
-        checked_v = -np.inf
+        Xb, vb = self.propose(lo0[None], hi0[None], samples=64)
+        j = int(np.argmax(vb))
+        best_x, best_v = Xb[j].copy(), float(vb[j])
 
         def target() -> float:
             if threshold is not None:
                 return threshold
             return best_v + max(atol, rtol * max(best_v, 0.0))
 
+        ub0, d0 = self.bound_and_dims(lo0[None], hi0[None], target(), root_width)
+        ub0 = float(ub0[0])
+        opened = _Open(n)
+        opened.push(lo0[None], hi0[None], np.array([ub0]), np.array([root]), d0)
+        calls = 1
+        closed_max = -np.inf
+        checked_v = -np.inf
         status = None
         while True:
             # close whatever the current target allows
             tgt = target()
-            while heap and -heap[0][0] <= tgt:
-                negub, nid, _, _ = heapq.heappop(heap)
-                tree.leaf_bound[nid] = -negub
-                closed_max = max(closed_max, -negub)
+            done = opened.ub <= tgt
+            if done.any():
+                _, _, u, ids, _ = opened.take(done)
+                tree.close(ids, u)
+                closed_max = max(closed_max, float(u.max()))
             if stop_value is not None and best_v > stop_value and best_v > checked_v:
                 checked_v = best_v
                 if confirm is None or confirm(best_x):
                     status = "found"
                     break
-            if not heap:
+            if not len(opened):
                 status = "below" if threshold is not None else "tolerance"
                 break
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -174,38 +337,36 @@ class DistanceBaB:
             if node_limit is not None and tree.n_nodes >= node_limit:
                 status = "node_limit"
                 break
-            take = [heapq.heappop(heap) for _ in range(min(self.batch, len(heap)))]
-            lo = np.array([t[2] for t in take])
-            hi = np.array([t[3] for t in take])
-            dims = self.split_dims(lo, hi, root_width)
-            idx = np.arange(len(take))
+            lo, hi, pub, pid, dims = opened.take(opened.top(self.batch))
+            k = len(pub)
+            idx = np.arange(k)
+            # a zero-width input cannot be split: fall back to the widest one
+            flat = hi[idx, dims] <= lo[idx, dims]
+            if flat.any():
+                dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
             mid = 0.5 * lo[idx, dims] + 0.5 * hi[idx, dims]
-            # a box that cannot be split further (zero width in float) is bounded as a point
             lo_c = np.concatenate([lo, lo])
             hi_c = np.concatenate([hi, hi])
             hi_c[idx, dims] = mid
-            lo_c[len(take) + idx, dims] = mid
-            ub = self.bound(lo_c, hi_c)
+            lo_c[k + idx, dims] = mid
+            ub, cdims = self.bound_and_dims(lo_c, hi_c, tgt, root_width)
             calls += 1
+            ub = np.minimum(ub, np.concatenate([pub, pub]))
             Xp, vp = self.propose(lo_c, hi_c)
-            j = int(np.argmax(vp))
-            if vp[j] > best_v:
-                best_v, best_x = float(vp[j]), Xp[j].copy()
-            for i, t in enumerate(take):
-                nid = t[1]
-                tree.dim[nid] = int(dims[i])
-                tree.at[nid] = float(mid[i])
-                for side, row in ((0, i), (1, len(take) + i)):
-                    cid = tree.add(nid, side)
-                    parent_ub = -t[0]
-                    u = min(float(ub[row]), parent_ub)
-                    heapq.heappush(heap, (-u, cid, lo_c[row], hi_c[row]))
+            jb = int(np.argmax(vp))
+            if vp[jb] > best_v:
+                best_v, best_x = float(vp[jb]), Xp[jb].copy()
+            tree.set_split(pid, dims, mid)
+            cid = tree.add_many(np.concatenate([pid, pid]), np.repeat(np.array([0, 1], dtype=np.int8), k))
+            # a box that can no longer be split (all widths zero in float) keeps its bound and
+            # would be split forever: it stays open and the search ends by a limit
+            opened.push(lo_c, hi_c, ub, cid, cdims)
             if progress is not None:
-                progress(nodes=tree.n_nodes, lower=best_v, upper=max(-heap[0][0] if heap else -np.inf, closed_max),
-                         open=len(heap), elapsed=time.perf_counter() - t0)
-        open_max = -heap[0][0] if heap else -np.inf
-        upper = max(open_max, closed_max)
+                progress(nodes=tree.n_nodes, lower=best_v, upper=max(opened.max_ub(), closed_max),
+                         open=len(opened), elapsed=time.perf_counter() - t0)
+        upper = max(opened.max_ub(), closed_max)
         if not np.isfinite(upper):
             upper = ub0
+        stats = {"cheap_bounds": self.n_cheap, "tight_bounds": self.n_tight, "split": self.split}
         return BaBOutcome(status=status, upper=float(upper), best_x=best_x, best_value=best_v,
-                          nodes=tree.n_nodes, bound_calls=calls, tree=tree)
+                          nodes=tree.n_nodes, bound_calls=calls, tree=tree, stats=stats)

@@ -1,0 +1,1 @@
+"""relucert's benchmark suite: ``relucert bench run [--suite NAME] [--quick]`` (see runner.py)."""

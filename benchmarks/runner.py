@@ -1,0 +1,318 @@
+"""The benchmark runner: registered suites of cases, each with its expected verdict.
+
+A *suite* is a function ``build(quick: bool, options: dict) -> list[Case]`` registered with
+:func:`register_suite`; a *case* runs one verification and reports a verdict and figures.  The
+runner runs the cases, prints one line each and ends with
+``N cases, N as expected, M unexpected``; it writes ``benchmarks/results/<suite>[-quick].json``
+(atomically) and regenerates ``benchmarks/RESULTS.md`` from every results file present, with
+the machine, the versions, the command, every figure, and each suite's summary.
+
+Adding a suite: put a module in ``benchmarks/suites/`` that calls :func:`register_suite` (it is
+imported by :func:`load_suites`), or call :func:`register_suite` yourself before :func:`run`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import glob
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
+RESULTS_MD = HERE / "RESULTS.md"
+
+__all__ = ["Case", "Suite", "SUITES", "register_suite", "load_suites", "run", "write_results_md",
+           "set_blas_threads", "machine_info"]
+
+
+@dataclass
+class Case:
+    """One benchmark case.  ``run()`` returns a dict with at least ``verdict`` (a string such as
+    ``"EQUIVALENT"``) and ``time_s``; any other figures (``lower``, ``upper``, ``nodes``,
+    ``detail``) are recorded.  ``expected`` lists the verdicts that count as expected."""
+
+    name: str
+    expected: tuple
+    run: Callable[[], dict]
+    group: str = ""
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    build: Callable[[bool, dict], list]
+    summarize: Callable[[list, dict], list] | None = None   # records, meta -> markdown lines
+
+
+SUITES: dict[str, Suite] = {}
+
+
+def register_suite(name: str, description: str, *, summarize=None):
+    """Decorator registering ``build(quick, options) -> list[Case]`` as suite ``name``."""
+
+    def deco(build):
+        SUITES[name] = Suite(name, description, build, summarize)
+        return build
+
+    return deco
+
+
+def load_suites() -> dict[str, Suite]:
+    """Import every module of ``benchmarks/suites`` (each registers its suites)."""
+    for path in sorted((HERE / "suites").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        importlib.import_module(f"benchmarks.suites.{path.stem}")
+    return SUITES
+
+
+# -- machine ---------------------------------------------------------------------------------------
+
+def set_blas_threads(n: int) -> str:
+    """Limit the BLAS bundled with numpy to ``n`` threads (the bound engines do many small
+    products, for which threads only add contention on a shared machine).  Returns what was done."""
+    import numpy as np
+
+    libdir = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    names = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+             "openblas_set_num_threads")
+    for lib in sorted(glob.glob(str(libdir / "*openblas*"))):
+        try:
+            h = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for fn in names:
+            if hasattr(h, fn):
+                getattr(h, fn)(int(n))
+                return f"{Path(lib).name}:{fn}({n})"
+    os.environ["OPENBLAS_NUM_THREADS"] = str(n)
+    return f"OPENBLAS_NUM_THREADS={n} (environment only; takes effect in new processes)"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                             timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_info() -> dict:
+    import numpy as np
+    import scipy
+
+    import relucert
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (float("nan"),) * 3
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "load_avg_at_start": [round(v, 2) for v in load],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "relucert": getattr(relucert, "__version__", "unknown"),
+        "git_commit": _git_commit(),
+    }
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+def _fmt(v, nd=4):
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def run(names: list[str] | None = None, *, quick: bool = False, options: dict | None = None,
+        write: bool = True, results_dir: Path | None = None, results_md: Path | None = None,
+        command: str = "", out=print) -> dict:
+    """Run the named suites (all registered ones when ``names`` is empty) and return
+    ``{"cases": N, "expected": N, "unexpected": M, "records": [...]}``."""
+    options = dict(options or {})
+    if not SUITES:
+        load_suites()
+    names = list(names) if names else list(SUITES)
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        raise KeyError(f"unknown suite {unknown[0]!r}; known suites: {', '.join(sorted(SUITES))}")
+    blas = set_blas_threads(int(options.get("blas_threads", 1)))
+    meta = machine_info()
+    meta["blas_threads"] = blas
+    total = ok = 0
+    all_records = []
+    for name in names:
+        suite = SUITES[name]
+        t_build = time.perf_counter()
+        cases = suite.build(quick, options)
+        build_s = time.perf_counter() - t_build
+        out(f"== suite {name}{' (quick)' if quick else ''}: {len(cases)} cases ({suite.description}); "
+            f"set-up {build_s:.2f} s")
+        records = []
+        t_suite = time.perf_counter()
+        for case in cases:
+            try:
+                rec = dict(case.run())
+            except Exception as exc:  # a crash is an unexpected outcome, not the end of the run
+                rec = {"verdict": "ERROR", "time_s": float("nan"), "detail": f"{type(exc).__name__}: {exc}"}
+            rec.update(name=case.name, group=case.group, expected=list(case.expected), **case.info)
+            rec["as_expected"] = rec["verdict"] in case.expected
+            records.append(rec)
+            total += 1
+            ok += rec["as_expected"]
+            mark = "ok " if rec["as_expected"] else "UNEXPECTED"
+            extra = "".join(f" {k}={_fmt(rec[k])}" for k in ("lower", "upper", "nodes") if k in rec)
+            out(f"{mark} {case.name:<34} {rec['verdict']:<15} expected {'|'.join(case.expected):<15} "
+                f"{rec['time_s']:8.3f} s{extra}" + (f"  ({rec['detail']})" if rec.get("detail") and
+                                                   not rec["as_expected"] else ""))
+        suite_s = time.perf_counter() - t_suite
+        all_records.extend(records)
+        if write:
+            payload = {"suite": name, "quick": quick, "description": suite.description,
+                       "command": command or f"relucert bench run --suite {name}{' --quick' if quick else ''}",
+                       "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                       "setup_s": build_s, "wall_s": suite_s, "machine": meta, "options": _jsonable(options),
+                       "records": records}
+            rdir = Path(results_dir or RESULTS_DIR)
+            rdir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(rdir / f"{name}{'-quick' if quick else ''}.json",
+                          json.dumps(payload, indent=1, default=_json_default) + "\n")
+    if write:
+        write_results_md(results_dir=results_dir, results_md=results_md)
+    out(f"{total} cases, {ok} as expected, {total - ok} unexpected")
+    return {"cases": total, "expected": ok, "unexpected": total - ok, "records": all_records}
+
+
+def _jsonable(d):
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None), list))}
+
+
+def _json_default(o):
+    try:
+        return float(o)
+    except (TypeError, ValueError):
+        return str(o)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- RESULTS.md ------------------------------------------------------------------------------------
+
+def _median(xs):
+    xs = [x for x in xs if x == x]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def default_summary(records: list, meta: dict) -> list:
+    """Per group: cases, verdict counts, total and median time."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r.get("group") or "-", []).append(r)
+    lines = ["| group | cases | as expected | verdicts | total time (s) | median (s) | max (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for gname, rs in groups.items():
+        counts: dict = {}
+        for r in rs:
+            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        ts = [r["time_s"] for r in rs]
+        lines.append(f"| {gname} | {len(rs)} | {sum(r['as_expected'] for r in rs)} | "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                     + f" | {sum(t for t in ts if t == t):.2f} | {_median(ts):.3f} | {max(ts):.2f} |")
+    return lines
+
+
+def write_results_md(*, results_dir: Path | None = None, results_md: Path | None = None) -> Path:
+    """Regenerate RESULTS.md from every ``results/*.json`` (full runs first, then quick ones)."""
+    if not SUITES:
+        load_suites()
+    rdir = Path(results_dir or RESULTS_DIR)
+    files = sorted(rdir.glob("*.json"), key=lambda p: (p.stem.endswith("-quick"), p.stem))
+    head = Path(HERE / "RESULTS_HEAD.md")
+    parts = [head.read_text().rstrip() + "\n" if head.exists() else "# Benchmark results\n"]
+    parts.append("_Everything below the line is generated by `relucert bench run` from "
+                 "`benchmarks/results/*.json`; do not edit by hand._\n\n---\n")
+    for p in files:
+        data = json.loads(p.read_text())
+        m = data["machine"]
+        name = data["suite"]
+        parts.append(f"## {name}{' (quick)' if data['quick'] else ''}: {data['description']}\n")
+        parts.append(f"- command: `{data['command']}`\n- date: {data['date_utc']}; wall time of the cases "
+                     f"{data['wall_s']:.1f} s, set-up (loading, reference computations) {data['setup_s']:.1f} s\n"
+                     f"- machine: {m['cpu']}, {m['cores']} cores (shared with other jobs; load average at start "
+                     f"{m['load_avg_at_start']}), {m['platform']}\n"
+                     f"- versions: Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, relucert "
+                     f"{m['relucert']} (git {m['git_commit']}); BLAS threads: {m.get('blas_threads', '?')}\n")
+        if data.get("options"):
+            parts.append(f"- options: {json.dumps(data['options'])}\n")
+        recs = data["records"]
+        n_ok = sum(r["as_expected"] for r in recs)
+        parts.append(f"\n**{len(recs)} cases, {n_ok} as expected, {len(recs) - n_ok} unexpected.**\n\n")
+        suite = SUITES.get(name)
+        summ = suite.summarize if suite is not None and suite.summarize is not None else default_summary
+        parts.append("\n".join(summ(recs, data)) + "\n\n")
+        cols = ["name", "group", "verdict", "expected", "time_s", "lower", "upper", "nodes"]
+        parts.append("<details><summary>every case</summary>\n\n| " + " | ".join(cols) + " |\n|"
+                     + "---|" * len(cols) + "\n")
+        for r in recs:
+            row = []
+            for c in cols:
+                v = r.get(c, "")
+                row.append("\\|".join(v) if isinstance(v, list) else _fmt(v))
+            parts.append("| " + " | ".join(row) + " |\n")
+        parts.append("\n</details>\n\n")
+    target = Path(results_md or RESULTS_MD)
+    _atomic_write(target, "".join(parts))
+    return target
+
+
+def main(argv=None) -> int:
+    """``python -m benchmarks run [--suite NAME] [--quick]`` (same options as ``relucert bench``)."""
+    from relucert.cli.bench import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

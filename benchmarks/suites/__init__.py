@@ -1,0 +1,1 @@
+"""Registered benchmark suites; every module here registers its suites on import."""
