@@ -201,3 +201,28 @@ def test_structural_tampering(tmp_path):
     bad["networks"]["g"]["sha256"] = g2.digest
     rep = check_document(bad, base=tmp_path)
     assert rep.verdict == "INVALID" and rep.path == "proof.layers[0].units[4]"
+
+
+@pytest.mark.parametrize("wider", [False, True], ids=["diff-v1", "lin-v1"])
+def test_exact_reference_mode_agrees(tmp_path, wider):
+    f = Network.random([2, 4, 1], seed=41)
+    rng = np.random.default_rng(2)
+    g = Network([(L.weight * (1 + 1e-3 * rng.standard_normal(L.weight.shape)), L.bias) for L in f.layers])
+    if wider:
+        g = Network([(np.vstack([g.layers[0].weight, [[0.5, -0.25]]]), np.append(g.layers[0].bias, 0.1)),
+                     (np.hstack([g.layers[1].weight, [[1e-4]]]), g.layers[1].bias)])
+    X = np.random.default_rng(0).uniform(-1, 1, (4000, 2))
+    sup = np.abs(f(X) - g(X)).max()
+    res = certify(f, g, Box.cube(2), EpsEquivalence(0.01 if wider else float(f"{1.1 * sup:.3g}")))
+    assert res.certificate["proof"]["bound"] == ("lin-v1" if wider else "diff-v1")
+    res.write(tmp_path / "c.json", save_models=True)
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["proof"]["tree"]["nodes"] > 1
+    fast = check_document(doc, base=tmp_path)
+    ref = check_document(doc, base=tmp_path, exact=True)
+    assert fast.verdict == ref.verdict == "VERIFIED"
+    assert ref.stats["arithmetic"] == "exact" and ref.slack >= fast.slack - Fraction(1, 10**9)
+    bad = json.loads(json.dumps(doc))
+    bad["claim"]["eps"] = "1/100000"
+    r1, r2 = check_document(bad, base=tmp_path), check_document(bad, base=tmp_path, exact=True)
+    assert r1.verdict == r2.verdict == "INVALID" and r2.slack < 0

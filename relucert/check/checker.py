@@ -455,7 +455,7 @@ def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
     return LO[leaf], HI[leaf], leaf, parent, side
 
 
-def _check_bab(proof, claim, nets, stats):
+def _check_bab(proof, claim, nets, stats, exact=False):
     if claim["kind"] != "eps":
         raise CertificateError("bab proofs are defined for claim kind 'eps' only")
     bound = _get(proof, "bound", "proof", str)
@@ -480,8 +480,30 @@ def _check_bab(proof, claim, nets, stats):
     S = np.zeros((len(claim["outputs"]), m))
     S[np.arange(len(claim["outputs"])), claim["outputs"]] = 1.0
     Cf, Cg = np.vstack([S, -S]), np.vstack([-S, S])
-    fl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["f"].layers])
-    gl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in nets["g"].layers])
+    layers = {k: [(L.weight, L.bias) for L in nets[k].layers] for k in ("f", "g")}
+    exact_nets = []
+
+    def exact_bound(i) -> Fraction:
+        if not exact_nets:
+            exact_nets.extend(_leaf._Net(_leaf.ExactArith, layers[k]) for k in ("f", "g"))
+        ub = _leaf.leaf_upper_bounds(_leaf.ExactArith, exact_nets[0], exact_nets[1], Cf, Cg, los[i:i + 1],
+                                     his[i:i + 1], differential=diff)
+        return max(ub[0])
+
+    def fail(i, bound):
+        raise _Invalid(_path(int(leaf_ids[i]), parent, side), f"leaf box [{list(los[i])}, {list(his[i])}]: "
+                       f"bound {float(bound):.17g} > eps", eps - Fraction(bound))
+
+    if exact:       # reference mode: every leaf in exact rationals
+        worst_q = None
+        for i in range(len(leaf_ids)):
+            b = exact_bound(i)
+            if b > eps:
+                fail(i, b)
+            worst_q = b if worst_q is None else max(worst_q, b)
+        stats["arithmetic"] = "exact"
+        return eps - worst_q
+    fl, gl = (_leaf._Net(_leaf.FloatArith, layers[k]) for k in ("f", "g"))
     worst = np.empty(len(leaf_ids))
     for s in range(0, len(leaf_ids), BATCH):
         ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, fl, gl, Cf, Cg, los[s:s + BATCH], his[s:s + BATCH],
@@ -491,25 +513,24 @@ def _check_bab(proof, claim, nets, stats):
     exact_done = 0
     small = nets["f"].n_params + nets["g"].n_params <= EXACT_FALLBACK_WEIGHTS
     for i in failing:
-        slack = eps - Fraction(float(worst[i])) if np.isfinite(worst[i]) else None
-        if small and exact_done < EXACT_FALLBACK_MAX and slack is not None and -slack <= 1e-9 * (1 + abs(eps)):
-            exact_done += 1
-            ex = _leaf.ExactArith
-            ub = _leaf.leaf_upper_bounds(ex, [(L.weight, L.bias) for L in nets["f"].layers],
-                                         [(L.weight, L.bias) for L in nets["g"].layers], Cf, Cg,
-                                         los[i:i + 1], his[i:i + 1], differential=diff)
-            slack = eps - max(ub[0])
-            if slack >= 0:
+        if not np.isfinite(worst[i]):
+            raise _Invalid(_path(int(leaf_ids[i]), parent, side), "leaf bound is not finite")
+        if small and exact_done < EXACT_FALLBACK_MAX and Fraction(float(worst[i])) - eps <= 1e-9 * (1 + abs(eps)):
+            exact_done += 1         # a narrow miss: replay the leaf in exact rationals
+            b = exact_bound(i)
+            if b <= eps:
                 continue
-        raise _Invalid(_path(int(leaf_ids[i]), parent, side), f"leaf {int(i)} box [{list(los[i])}, {list(his[i])}]: bound "
-                       f"{float(worst[i]):.17g} > eps", slack)
+        fail(i, float(worst[i]))
     stats["exact_fallbacks"] = exact_done
+    stats["arithmetic"] = "float64-outward"
     return eps - Fraction(float(worst.max()))
 
 
 # -- entry points ----------------------------------------------------------------------------
-def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
-    """Check a parsed certificate; model paths are relative to ``base`` unless found in ``models_dir``."""
+def check_document(doc: dict, *, base=".", models_dir=None, exact: bool = False) -> CheckReport:
+    """Check a parsed certificate; model paths are relative to ``base`` unless found in ``models_dir``.
+    ``exact``: replay every bab leaf in exact rationals (reference mode; slow) instead of float64
+    with outward rounding."""
     t0 = time.perf_counter()
     stats: dict = {}
     claim_text = ""
@@ -536,8 +557,9 @@ def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
                 if claim["kind"] == "decision" and not claim["tau_g"] < claim["tau_f"] + claim["gamma"]:
                     raise _Invalid("claim", "f = g does not imply this decision claim (needs tau_g < tau_f+gamma)")
             elif kind == "bab":
-                slack = _check_bab(proof, claim, nets, stats)
-                reason = f"all {stats['leaves']} leaves close ({proof['bound']} bounds, float64 with outward rounding)"
+                slack = _check_bab(proof, claim, nets, stats, exact)
+                how = "exact rationals" if exact else "float64 with outward rounding"
+                reason = f"all {stats['leaves']} leaves close ({proof['bound']} bounds, {how})"
             else:
                 raise CertificateError(f"proof.kind must be 'structural' or 'bab', got {kind!r:.40}")
             verdict = "VERIFIED"
@@ -550,7 +572,7 @@ def check_document(doc: dict, *, base=".", models_dir=None) -> CheckReport:
     return CheckReport(verdict, claim_text, None, slack, reason, stats)
 
 
-def check_certificate(path, *, models_dir=None) -> CheckReport:
-    """Check the certificate file at ``path`` (see the module docstring)."""
+def check_certificate(path, *, models_dir=None, exact: bool = False) -> CheckReport:
+    """Check the certificate file at ``path`` (see the module docstring and :func:`check_document`)."""
     doc = load_document(path)
-    return check_document(doc, base=Path(os.fspath(path)).resolve().parent, models_dir=models_dir)
+    return check_document(doc, base=Path(os.fspath(path)).resolve().parent, models_dir=models_dir, exact=exact)

@@ -44,6 +44,8 @@ def register(subparsers) -> None:
                     "such as a missing model file.")
     p.add_argument("certificate", metavar="CERT")
     p.add_argument("--models", metavar="DIR", help="look for the model files in DIR first")
+    p.add_argument("--exact", action="store_true",
+                   help="reference mode: replay every leaf in exact rationals (slow; same verdicts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
 
@@ -98,7 +100,7 @@ def cmd_check(args) -> int:
     from ..check import MissingModelError, check_certificate
 
     try:
-        rep = check_certificate(args.certificate, models_dir=args.models)
+        rep = check_certificate(args.certificate, models_dir=args.models, exact=args.exact)
     except MissingModelError as exc:
         print(f"relucert check: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
