@@ -1,0 +1,81 @@
+"""Globally optimal ERM for one hidden layer against gradient descent (reference B.7, B-erm)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relucert.errors import ShapeError, SpecError
+from relucert.expressivity import erm
+
+
+def test_b_erm_global_optimum_beats_every_gd_restart():
+    # B-erm: D = 6, w = 2; the optimum must be <= the loss of every gradient-descent restart
+    x, y = erm.tiny_dataset(6, seed=1, kind="random")
+    best = erm.global_erm(x, y, 2)
+    assert best.programs == 276                      # C(23 + 1, 2): dead or (sign, dichotomy) per unit
+    assert abs(best.loss - erm.mse(best.network, x, y)) < 1e-15
+    gd = erm.fit_gd(x, y, 2, restarts=100, steps=2000, seed=0)
+    assert np.all(gd.losses >= best.loss - 1e-12)
+    assert gd.best_loss >= best.loss - 1e-12
+    # gradient descent does get stuck: most restarts end clearly above the optimum
+    assert np.mean(gd.losses > best.loss + 1e-3) > 0.5
+
+
+def test_global_optimum_not_beaten_by_independent_local_search():
+    from scipy.optimize import minimize
+
+    x, y = erm.tiny_dataset(6, seed=4, kind="random")
+    best = erm.global_erm(x, y, 2)
+    rng = np.random.default_rng(7)
+
+    def loss(p):
+        w, b, v, c = p[:2], p[2:4], p[4:6], p[6]
+        return np.mean((np.maximum(np.outer(x, w) + b, 0) @ v + c - y) ** 2)
+
+    found = [minimize(loss, rng.normal(size=7) * 2, method="Nelder-Mead",
+                      options={"maxiter": 4000, "xatol": 1e-10, "fatol": 1e-14}).fun for _ in range(30)]
+    assert min(found) >= best.loss - 1e-10
+    # and local search from the optimum cannot improve it
+    p0 = np.concatenate([best.network.weights[0][:, 0], best.network.biases[0], best.network.weights[1][0],
+                         best.network.biases[1]])
+    assert minimize(loss, p0, method="Nelder-Mead").fun >= best.loss - 1e-12
+
+
+def test_planted_network_is_recovered_exactly():
+    x, y = erm.tiny_dataset(8, seed=2, kind="planted")
+    best = erm.global_erm(x, y, 2)
+    assert best.loss < 1e-18
+    assert np.allclose(best.network(x.reshape(-1, 1))[:, 0], y, atol=1e-9)
+
+
+@pytest.mark.parametrize("D,w", [(5, 1), (7, 2), (6, 3)])
+def test_optimum_is_monotone_in_width_and_matches_structure(D, w):
+    x, y = erm.tiny_dataset(D, seed=3, kind="zigzag")
+    a = erm.global_erm(x, y, w)
+    assert a.network.widths == [w]
+    if w > 1:
+        assert a.loss <= erm.global_erm(x, y, w - 1).loss + 1e-12
+    # D points can always be fitted exactly with D - 1 units plus a bias; fewer units leave error here
+    assert a.loss > 1e-6
+
+
+def test_without_output_bias_and_duplicate_inputs():
+    x = np.array([0.0, 0.0, 1.0, 2.0, 2.0])
+    y = np.array([1.0, 3.0, 0.0, 2.0, 2.0])
+    r = erm.global_erm(x, y, 2, output_bias=False)
+    assert r.network.biases[1][0] == 0.0
+    # the two points at x = 0 force an error of at least ((3 - 1) / 2)**2 * 2 / 5 = 0.4
+    assert r.loss >= 0.4 - 1e-12
+    assert abs(erm.global_erm(x, y, 2).loss - 0.4) < 1e-9       # with a bias the rest fits exactly
+
+
+def test_errors():
+    with pytest.raises(SpecError, match="implemented for one input"):
+        erm.global_erm(np.zeros((3, 2)), np.zeros(3), 1)
+    with pytest.raises(ShapeError, match="x has 3 points but y has 2"):
+        erm.global_erm([0, 1, 2], [0, 1], 1)
+    with pytest.raises(SpecError, match="width must be an integer >= 1, got width=0"):
+        erm.global_erm([0, 1], [0, 1], 0)
+    with pytest.raises(SpecError, match="lr must be > 0"):
+        erm.fit_gd([0, 1], [0, 1], 1, lr=-1)
