@@ -753,10 +753,11 @@ def _classify(q: Query) -> None:
             continue
         if res is not None:
             return
+    if errors:  # a near miss of one form: its own message says what is wrong
+        raise SpecError(errors[0])
     line = min((c.line for conj in disj for c in conj if c.line), default=0)
-    detail = f" ({errors[0]})" if errors else ""
     raise SpecError(f"{where}:{line}: the output constraint is not one of the forms relucert decides "
-                    f"(eps bands and their violation, sup-norm, top-1 agreement, decision thresholds){detail}")
+                    f"(eps bands and their violation, sup-norm, top-1 agreement, decision thresholds)")
 
 
 def _sides(q: Query, keys) -> tuple:
