@@ -224,8 +224,7 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             gh_ = np.minimum(gh_, add_up(fh_, d_))
         if k == 0:
             dl_, dh_ = affine_interval(P.Dw, P.db, lo, hi)
-            r = (st.xmax @ P.absRw.T) + P.absRb
-            r = up(r * (1 + 4 * U))
+            r = up(mm_up(st.xmax, P.absRw.T) + P.absRb)     # |Rw x + rb|, rounded upward
             dl_, dh_ = down(dl_ - r), up(dh_ + r)
         else:
             # back-substitute only for neurons whose phase is undecided by the interval bounds

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..box import Box
 from ..network import Network
-from ._fp import U, add_down, add_up, box_max, center_radius, down, matmul_err, up
+from ._fp import U, add_down, add_up, box_max, center_radius, down, matmul_err, mm_up, up
 from .interval import affine_interval
 
 __all__ = ["relu_upper", "relu_lower_slope", "crown_bounds_batch", "crown_bounds", "objective_bounds"]
@@ -49,7 +49,9 @@ def _relax_step(Lam, c, s, t, a, zmax):
     Ln = np.minimum(Lam, 0.0)
     new = Lp * s[:, None, :] + Ln * a[:, None, :]
     ct, et = matmul_err(Lp, t[..., None])
-    prod_err = (U * np.abs(new)) @ zmax[..., None]
+    # |fl(Lp s) - Lp s| <= u |new| (the two parts have disjoint supports, so the sum is exact);
+    # mm_up rounds the error product itself upward (a plain matmul could come out low by gamma(k))
+    prod_err = mm_up(U * np.abs(new), zmax[..., None])
     c = add_up(c, ct[..., 0], et[..., 0], up(prod_err[..., 0] * (1 + 4 * U)))
     return new, c
 
@@ -58,7 +60,7 @@ def _affine_step(Lam, c, W, b, vmax):
     """Through ``z = W v + b``: objective <= Lam z + c  ->  <= (Lam W) v + c'."""
     new, E = matmul_err(Lam, W)
     cb, eb = matmul_err(Lam, b[:, None] if b.ndim == 1 else b)
-    err = E @ vmax[..., None]
+    err = mm_up(E, vmax[..., None])
     c = add_up(c, cb[..., 0], eb[..., 0], up(err[..., 0] * (1 + 4 * U)))
     return new, c
 

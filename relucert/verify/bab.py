@@ -118,6 +118,11 @@ class BaBOutcome:
     stats: dict = field(default_factory=dict)
 
 
+def _no_nan(q: np.ndarray) -> np.ndarray:
+    """A NaN bound (overflow: inf - inf) proves nothing: make it +inf."""
+    return np.where(np.isnan(q), np.inf, q)
+
+
 class _Open:
     """The open nodes as parallel arrays."""
 
@@ -212,11 +217,11 @@ class DistanceBaB:
         hi = np.atleast_2d(hi)
         if self.engine != "differential":
             _, (ol, oh) = crown_bounds_batch(self._stack, lo, hi, C=self._C)
-            q = np.maximum(oh, -ol).max(axis=1)
+            q = _no_nan(np.maximum(oh, -ol).max(axis=1))
             return q, self._width_dims(lo, hi, root_width)
         ol, oh, _ = self._sym.bounds(lo, hi, self.S, want_coef=True)
         self.n_cheap += len(lo)
-        q = np.maximum(oh, -ol).max(axis=1)
+        q = _no_nan(np.maximum(oh, -ol).max(axis=1))
         if self.split == "sensitivity":
             fs = self._sym.last_fsens.sum(axis=1)            # (B, n)
             dims = np.argmax(fs, axis=1)
@@ -235,7 +240,7 @@ class DistanceBaB:
                 init = [tuple(a[idx] for a in lay) for lay in self._sym.last_layers]
                 _, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init)
                 self.n_tight += idx.size
-                q[idx] = np.minimum(q[idx], np.maximum(bh, -bl).max(axis=1))
+                q[idx] = np.fmin(q[idx], np.maximum(bh, -bl).max(axis=1))
         return q, dims
 
     def _width_dims(self, lo, hi, root_width):

@@ -1,0 +1,100 @@
+"""The benchmark runner: registered suites, expected verdicts, the final count line, results files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import runner  # noqa: E402
+
+
+@pytest.fixture
+def tiny_suite():
+    import relucert
+    from relucert.box import Box
+    from relucert.network import Network
+
+    f = Network.from_weights([np.array([[1.0, -1.0]]), np.array([[2.0]])], [np.zeros(1), np.zeros(1)])
+    g = Network.from_weights([np.array([[1.0, -1.0]]), np.array([[2.0]])], [np.zeros(1), np.array([0.5])])
+    box = Box(-np.ones(2), np.ones(2))
+
+    def case(eps):
+        def run():
+            res = relucert.verify(f, g, box, relucert.EpsEquivalence(eps))
+            return {"verdict": res.verdict.name, "time_s": 0.001, "lower": res.lower, "upper": res.upper}
+        return run
+
+    def build(quick, options):
+        cases = [runner.Case("shift-0.6", ("EQUIVALENT",), case(0.6), group="shift"),
+                 runner.Case("shift-0.4", ("NOT_EQUIVALENT",), case(0.4), group="shift")]
+        if not quick:
+            # a deliberately wrong expectation and a crashing case: both must count as unexpected
+            cases.append(runner.Case("shift-0.4-wrong", ("EQUIVALENT",), case(0.4), group="shift"))
+            cases.append(runner.Case("crash", ("EQUIVALENT",), lambda: 1 / 0, group="other"))
+        return cases
+
+    runner.load_suites()
+    saved = dict(runner.SUITES)
+    runner.register_suite("tiny", "two shifted copies of a 2-1-1 net")(build)
+    yield "tiny"
+    runner.SUITES.clear()
+    runner.SUITES.update(saved)
+
+
+def test_quick_run_counts_and_writes_results(tiny_suite, tmp_path):
+    lines = []
+    res = runner.run([tiny_suite], quick=True, results_dir=tmp_path, results_md=tmp_path / "RESULTS.md",
+                     out=lines.append)
+    assert (res["cases"], res["expected"], res["unexpected"]) == (2, 2, 0)
+    assert lines[-1] == "2 cases, 2 as expected, 0 unexpected"
+    data = json.loads((tmp_path / "tiny-quick.json").read_text())
+    assert [r["verdict"] for r in data["records"]] == ["EQUIVALENT", "NOT_EQUIVALENT"]
+    assert data["machine"]["cores"] and data["command"].endswith("--suite tiny --quick")
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "## tiny (quick)" in md and "2 cases, 2 as expected, 0 unexpected" in md
+    assert "| shift | 2 | 2 |" in md
+
+
+def test_mismatch_and_crash_are_unexpected(tiny_suite, tmp_path):
+    lines = []
+    res = runner.run([tiny_suite], quick=False, write=False, out=lines.append)
+    assert lines[-1] == "4 cases, 2 as expected, 2 unexpected"
+    bad = [r for r in res["records"] if not r["as_expected"]]
+    assert {r["name"] for r in bad} == {"shift-0.4-wrong", "crash"}
+    assert [r["verdict"] for r in bad if r["name"] == "crash"] == ["ERROR"]
+    assert not list(tmp_path.iterdir())        # write=False touches nothing
+
+
+def test_unknown_suite_is_a_clear_error(tiny_suite):
+    with pytest.raises(KeyError, match="unknown suite 'nope'"):
+        runner.run(["nope"], write=False, out=lambda s: None)
+
+
+def test_registered_suites_include_the_real_network_ones():
+    suites = runner.load_suites()
+    assert {"acas", "acas-0.01", "acas-all", "acas-all-0.01", "noisy", "mnist"} <= set(suites)
+
+
+def test_cli_list_and_usage_errors(capsys):
+    from relucert.cli import main
+
+    assert main(["bench", "list"]) == 0
+    assert "acas" in capsys.readouterr().out
+    assert main(["bench", "run", "--suite", "nope", "--no-write"]) == 2
+    assert main(["bench", "run", "--time-limit", "-1", "--no-write"]) == 2
+
+
+def test_cli_runs_the_noisy_suite(capsys):
+    from relucert.cli import main
+
+    assert main(["bench", "run", "--suite", "noisy", "--no-write"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "2 cases, 2 as expected, 0 unexpected"
