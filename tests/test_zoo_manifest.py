@@ -263,3 +263,11 @@ def test_vnncomp_instances_csv(tmp_path):
     assert [(j.name, Path(j.g).name, j.timeout) for j in jobs] == [
         ("a+p", "a_pruned5.npz", 30.0), ("b+p", "b_pruned5.npz", 45.0)]
     assert Path(jobs[0].vnnlib) == tmp_path / "p.vnnlib"
+
+
+def test_example_acas_manifest_lists_the_whole_set():
+    m = load_manifest(Path(__file__).resolve().parent / "data" / "zoo" / "acas.toml")
+    assert len(m.jobs) == 286
+    assert len({j.name for j in m.jobs}) == 286
+    assert all(Path(j.f).is_file() and Path(j.g).is_file() for j in m.jobs)
+    assert {tuple(j.spec["outputs"]) for j in m.jobs} == {(0,), (1,), (3,), (4,)}

@@ -129,3 +129,28 @@ def test_cactus_plot_counts_solved_instances():
     assert "3 of 5 instances solved" in svg and "solved (EQ + NEQ) (3)" in svg
     ET.fromstring(svg)
     ET.fromstring(line_plot_svg([], title="t", xlabel="x", ylabel="y"))
+
+
+def test_progress_bar_on_a_tty_and_plain_lines_otherwise():
+    import io
+
+    from relucert.zoo.progress import Progress
+
+    buf = io.StringIO()
+    p = Progress(3, stream=buf, tty=True, skipped=2)
+    p.start()
+    p.update("a", "EQUIVALENT", 0.1)
+    p.update("b", "ERROR", 0.2)
+    p.update("c", "NOT_EQUIVALENT", 0.3)
+    p.close()
+    text = buf.getvalue()
+    assert "2 job(s) already done" in text and "\r\x1b[2K" in text
+    assert text.rstrip().endswith("3/3 | eq 1 neq 1 unk 0 err 1 | 00:00")
+    assert "b ERROR 0.20s\n" in text
+    buf = io.StringIO()
+    p = Progress(2, stream=buf, tty=False)
+    p.start()
+    p.update("a", "UNKNOWN", 1.5)
+    p.update("b", "TIMEOUT", None)
+    p.close()
+    assert buf.getvalue() == "[1/2] a UNKNOWN 1.50s\n[2/2] b TIMEOUT\n"

@@ -190,6 +190,35 @@ def test_transform_jobs(tmp_path, monkeypatch):
     assert "unknown transform 'test-scale-small'" in _rows(db2)["small"]["reason"]
 
 
+def test_real_transform_registry_in_workers(tmp_path):
+    """Transform jobs through worker processes with relucert.transforms' own registry: the
+    default spec is the transform's claim; a known-bad transform is refuted."""
+    try:
+        from relucert import transforms
+    except ImportError:  # not landed: the job must fail clearly, and the run still completes
+        transforms = None
+    net = Network.from_weights([np.array([[1.0], [1.0], [-1.0]]), np.array([[1.0, -2.0, 0.5]])],
+                               [np.array([0.0, -0.5, 0.25]), np.array([0.1])])
+    relucert.save(net, tmp_path / "one.npz")
+    jobs = ""
+    for name, t in (("good", "arora-1d"), ("bad", "arora-1d-short")):
+        jobs += f'[[job]]\nname = "{name}"\nf = "one.npz"\ntransform = "{t}"\nbox = "-2:2"\n'
+    p = tmp_path / "zoo.toml"
+    p.write_text("[defaults]\ntimeout = 30\n" + jobs)
+    assert [j.spec for j in load_manifest(p).jobs] == [{"kind": "claim"}] * 2
+    db = tmp_path / "r.sqlite"
+    s = run_zoo(p, db, workers=2)
+    assert s.exit_code == 0 and s.recorded == 2
+    rows = _rows(db)
+    if transforms is None or "arora-1d" not in transforms.names():
+        assert all(r["verdict"] == "ERROR" and "unknown transform" in r["reason"] for r in rows.values())
+        return
+    assert rows["good"]["verdict"] == "EQUIVALENT", rows["good"]["reason"]
+    assert rows["good"]["claim"]["construction"] and rows["good"]["spec"]["kind"] == "eps"
+    assert rows["bad"]["verdict"] == "NOT_EQUIVALENT", rows["bad"]["reason"]
+    assert rows["bad"]["claim"]["known_bad"] is True
+
+
 def test_certificate_option(tmp_path):
     _nets(tmp_path)
     p = _manifest(tmp_path, _job("eq", certificate=True) + _job("neq", g="far", certificate=True) + _job("plain"))

@@ -55,7 +55,8 @@ JOB_FIELDS: dict[str, str] = {
     "g": "second model, or with a glob in f a pairing template such as '{stem}-mirror{suffix}'",
     "transform": "instead of g: the name of a relucert transform applied to f (g = transform(f))",
     "transform_options": "table of keyword options for the transform",
-    "spec": "what to prove: 'eps' (default), 'top1' or 'decision'",
+    "spec": "what to prove: 'eps' (default), 'top1', 'decision', or for transform jobs 'claim' (the "
+            "transform's own claim; the default for a transform job that gives no spec field)",
     "eps": "eps spec: sup-norm bound on f - g",
     "outputs": "eps spec: output indices compared (default all)",
     "margin": "top1 spec: f's lead below which a point is not checked",
@@ -84,7 +85,7 @@ INSTANCE_FIELDS: dict[str, str] = {
     "limit": "use only the first N selected rows",
 }
 
-SPEC_KINDS = ("eps", "top1", "decision")
+SPEC_KINDS = ("eps", "top1", "decision", "claim")
 METHODS = ("auto", "bab", "milp", "smt", "bounds")
 FAULTS = ("crash", "hang", "oom", "raise")
 FAULTS_ENV = "RELUCERT_ZOO_TEST_FAULTS"
@@ -303,12 +304,26 @@ def _resolve(base: Path, p: str) -> Path:
 
 # -- building jobs -------------------------------------------------------------------------------
 
-def _build_spec(ctx: _Ctx, opts: dict) -> dict:
-    kind = _choice(ctx, "spec", opts.get("spec", "eps"), SPEC_KINDS)
+_SPEC_FIELDS = ("eps", "outputs", "margin", "tau_f", "tau_g", "gamma")
+
+
+def _build_spec(ctx: _Ctx, opts: dict, *, transform: bool = False) -> dict:
+    default = "eps"
+    if transform and not any(k in opts for k in _SPEC_FIELDS):
+        default = "claim"
+    kind = _choice(ctx, "spec", opts.get("spec", default), SPEC_KINDS)
+    if kind == "claim":
+        if not transform:
+            raise ctx.error("spec", "spec = 'claim' needs a transform job (the claim comes from the transform)")
+        own = [k for k in _SPEC_FIELDS if k in opts.get("__job_keys", set(opts))]
+        if own:
+            raise ctx.error(own[0], f"{own[0]} does not apply to spec='claim' (the transform's claim decides)")
+        return {"kind": "claim"}
     from ..verify.spec import DecisionEquivalence, EpsEquivalence, Top1Equivalence
     from ..errors import SpecError
 
-    fields_by_kind = {"eps": ("eps", "outputs"), "top1": ("margin",), "decision": ("tau_f", "tau_g", "gamma")}
+    fields_by_kind = {"eps": ("eps", "outputs"), "top1": ("margin",), "decision": ("tau_f", "tau_g", "gamma"),
+                      "claim": ()}
     own = opts.get("__job_keys", set(opts))
     for other, names in fields_by_kind.items():
         for n in names:
@@ -406,7 +421,7 @@ def _job_from_options(ctx: _Ctx, opts: dict, base: Path, name: str, f: str, g: s
         raise ctx.error("g", "a job needs g (the second model) or transform")
     elif "transform_options" in opts:
         raise ctx.error("transform_options", "transform_options needs transform")
-    job.spec = _build_spec(ctx, opts)
+    job.spec = _build_spec(ctx, opts, transform=job.kind == "transform")
     _build_box(ctx, opts, base, job)
     job.method = _choice(ctx, "method", opts.get("method", "auto"), METHODS)
     job.timeout = _number(ctx, "timeout", opts.get("timeout", DEFAULT_TIMEOUT), positive=True)

@@ -57,7 +57,10 @@ class Progress:
         if self.quiet:
             return
         if self.tty:
-            self._draw(force=self.done == self.total)
+            if verdict in ("NOT_EQUIVALENT", "TIMEOUT", "ERROR"):  # worth a line above the bar
+                t = f" {wall_s:.2f}s" if wall_s is not None else ""
+                self._print(f"{name} {verdict}{t}")
+            self._draw(force=True if verdict != "EQUIVALENT" else self.done == self.total)
         else:
             t = f" {wall_s:.2f}s" if wall_s is not None else ""
             self._print(f"[{self.done}/{self.total}] {name} {verdict}{t}")

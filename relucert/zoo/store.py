@@ -211,7 +211,7 @@ class ResultStore:
                 {"name": payload.get("transform"), "options": payload.get("transform_options") or {}}),
             "f_digest": result.get("f_digest") or payload.get("f_digest"),
             "g_digest": result.get("g_digest") or payload.get("g_digest"),
-            "spec": _canon(payload["spec"]),
+            "spec": _canon(result.get("spec") or payload["spec"]),  # a transform's claim: the spec it gave
             "box": _canon({"lo": payload["box_lo"], "hi": payload["box_hi"]}),
             "method_requested": payload.get("method"), "timeout": payload.get("timeout"),
             "memory_limit": payload.get("memory_limit"),

@@ -176,6 +176,17 @@ def resolve_box(payload: dict, n_inputs: int, n_outputs: int | None = None):
     return box
 
 
+def _claim_checker():
+    """``relucert.transforms.check`` (new, claim, box=, method=, time_limit=) when it exists."""
+    try:
+        from .. import transforms as T
+    except ImportError as exc:
+        if exc.name != "relucert.transforms":
+            raise
+        return None
+    return getattr(T, "check", None)
+
+
 def _fault(kind: str) -> None:
     """Testing hook (manifest field ``fault``, allowed only with RELUCERT_ZOO_TEST_FAULTS=1)."""
     if kind == "crash":
@@ -248,7 +259,7 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
     out: dict = {"name": payload.get("name"), "verdict": "ERROR", "lower": None, "upper": None,
                  "stop_reason": "exception", "reason": "", "method": payload.get("method"),
                  "soundness": None, "time_s": None, "load_s": None, "counterexample": None,
-                 "f_digest": None, "g_digest": None, "box_lo": None, "box_hi": None, "claim": None, "certificate": None, "note": None,
+                 "f_digest": None, "g_digest": None, "spec": None, "box_lo": None, "box_hi": None, "claim": None, "certificate": None, "note": None,
                  "stats": {}, "restart": False}
     prev = _set_memory_limit(payload.get("memory_limit")) if limit_memory else None
     try:
@@ -259,6 +270,7 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
         f = _load(payload["f"], payload)
         out["f_digest"] = f.digest
         box = resolve_box(payload, f.n_inputs, f.n_outputs)
+        claim = None
         out["box_lo"], out["box_hi"] = [float(v) for v in box.lo], [float(v) for v in box.hi]
         if payload["kind"] == "transform":
             t = lookup_transform(payload["transform"])
@@ -267,20 +279,40 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
         else:
             g = _load(payload["g"], payload)
         out["g_digest"] = g.digest
+        ref = f
         for side, want, got in (("f", payload.get("f_digest"), f.digest),
                                 ("g", payload.get("g_digest"), g.digest if payload["kind"] == "pair" else None)):
             if want and got and want != got:
                 raise RuntimeError(f"model {side} changed on disk since the run started "
                                    f"(digest {got[:12]}, expected {want[:12]})")
-        spec = build_spec(payload["spec"])
+        if payload["spec"].get("kind") == "claim":
+            if claim is None or not hasattr(claim, "spec"):
+                from ..errors import SpecError
+
+                raise SpecError(f"transform {payload['transform']!r} returned no claim with a spec; "
+                                f"give the spec in the manifest (eps = ...)")
+            spec = claim.spec()
+            ref = getattr(claim, "reference", None) or f  # the claim compares g with its reference
+            out["spec"] = spec.to_dict()
+        else:
+            spec = build_spec(payload["spec"])
         out["load_s"] = time.perf_counter() - t0
-        res = verify(f, g, box, spec, method=payload.get("method", "auto"), time_limit=payload.get("timeout"),
-                     node_limit=payload.get("node_limit"), seed=payload.get("seed", 0))
+        checker = _claim_checker() if payload["spec"].get("kind") == "claim" else None
+        if checker is not None and hasattr(claim, "reference"):
+            # the transform's own checker: exact region comparison in low dimension, else verify
+            m = payload.get("method", "auto")
+            res = checker(g, claim, box=box, method=m if m in ("auto", "bab", "milp", "smt") else "auto",
+                          time_limit=payload.get("timeout"))
+            spec = getattr(res, "spec", None) or spec
+            out["spec"] = spec.to_dict() if hasattr(spec, "to_dict") else out["spec"]
+        else:
+            res = verify(ref, g, box, spec, method=payload.get("method", "auto"), time_limit=payload.get("timeout"),
+                         node_limit=payload.get("node_limit"), seed=payload.get("seed", 0))
         d = res.to_dict()
         out.update({k: d.get(k) for k in ("verdict", "lower", "upper", "stop_reason", "reason", "method",
                                           "soundness", "counterexample", "stats")})
         out["time_s"] = res.time_s
-        cert, note = _certificate(payload, f, g, box, spec, res, t0)
+        cert, note = _certificate(payload, ref, g, box, spec, res, t0)
         out["certificate"], out["note"] = cert, note
     except MemoryError:
         _restore_memory_limit(prev)
