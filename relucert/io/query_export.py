@@ -60,7 +60,7 @@ def _check(spec, box: Box, n_inputs: int, n_outputs: int):
 
     if not isinstance(box, Box):
         raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
-    box.check_dim(n_inputs, what="networks")
+    box.check_dim(n_inputs, what="network")
     if isinstance(spec, EpsEquivalence):
         if spec.excluded:
             raise SpecError("eps specs with excluded polytopes cannot be written as VNN-LIB (not a box)")
