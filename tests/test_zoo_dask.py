@@ -78,3 +78,5 @@ def test_dask_executor_and_cli_engine(tmp_path, cluster, monkeypatch, capsys):
     assert main(["zoo", "run", str(p), "--db", str(db2), "--engine", "dask", "--scheduler",
                  cluster.scheduler_address, "--json", "--progress", "none"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == 3
+    with ResultStore(db2, create=False) as st:
+        assert [r["engine"] for r in st.runs()] == ["dask", "dask"]

@@ -154,3 +154,15 @@ def test_progress_bar_on_a_tty_and_plain_lines_otherwise():
     p.update("b", "TIMEOUT", None)
     p.close()
     assert buf.getvalue() == "[1/2] a UNKNOWN 1.50s\n[2/2] b TIMEOUT\n"
+
+
+def test_cli_other_errors_exit_4(tmp_path, capsys):
+    p = _setup(tmp_path)
+    notdb = tmp_path / "notes.txt"
+    notdb.write_text("precious notes")
+    assert main(["zoo", "run", str(p), "--db", str(notdb)]) == 4
+    assert "not an SQLite database (refusing to overwrite it)" in capsys.readouterr().err
+    assert notdb.read_text() == "precious notes"
+    assert main(["zoo", "run", str(p), "--db", str(tmp_path / "ok.sqlite"), "--only", "ne*", "--progress", "none",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recorded"] == 2

@@ -179,3 +179,49 @@ def test_store_refuses_foreign_files(tmp_path):
         ResultStore(tmp_path / "missing.sqlite", create=False)
     with ResultStore(tmp_path / "new.sqlite") as s:
         assert s.wal and s.integrity_ok() and s.results() == []
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_corrupts_the_store(tmp_path):
+    """Many quick jobs (a commit every few milliseconds), the runner SIGKILLed at random moments
+    (during start-up, dispatch or a commit): the store stays intact, reported results are kept,
+    and a final run completes every job exactly once."""
+    import random
+
+    f = Network.random([3, 8, 2], seed=1)
+    relucert.save(f, tmp_path / "f.npz")
+    relucert.save(Network.from_weights([w * 1.5 for w in f.weights], f.biases), tmp_path / "g.npz")
+    n = 40
+    jobs = "".join(f'[[job]]\nname = "j{i:02d}"\nf = "f.npz"\ng = "g.npz"\neps = {0.01 * (i + 1)}\n'
+                   for i in range(n))
+    manifest = tmp_path / "zoo.toml"
+    manifest.write_text('[defaults]\nbox = "-1:1"\ntimeout = 10\n' + jobs)
+    db = tmp_path / "zoo.sqlite"
+    rng = random.Random(7)
+    kept: dict = {}
+    counts: list[int] = []
+    for _ in range(4):
+        proc = _start(manifest, db)
+        first = ""
+        while not first.startswith("["):           # wait for the first result of this run
+            first = proc.stderr.readline()
+            assert first, "the runner ended before reporting a result"
+        time.sleep(rng.uniform(0.0, 0.3))          # then kill it at a random moment
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=10)
+        reported = [ln.split()[1] for ln in (first + err).splitlines() if ln.startswith("[")]
+        counts.append(len(reported))
+        snap = _snapshot(db)                       # integrity_check passes
+        assert set(reported) <= set(snap)
+        for name, row in kept.items():
+            assert snap[name] == row
+        kept = snap
+    assert 4 <= len(kept) < n, counts              # the kills landed mid-run
+    proc = _start(manifest, db)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    final = _snapshot(db)
+    assert len(final) == n and all(final[k] == v for k, v in kept.items())
+    with ResultStore(db, create=False) as s:
+        assert sum(r["recorded"] for r in s.runs()) == n   # no job recorded twice
+        assert {r["verdict"] for r in s.results()} <= {"EQUIVALENT", "NOT_EQUIVALENT"}

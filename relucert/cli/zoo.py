@@ -160,7 +160,8 @@ def _run(args, manifest, db, make_progress, executor, cert_dir):
 
     return run_zoo(manifest, db, workers=args.workers, engine="local" if args.engine == "dask" else args.engine,
                    executor=executor, kill_grace=args.kill_grace, redo=tuple(args.redo),
-                   progress=make_progress, certificate_dir=cert_dir, only=args.only, max_jobs=args.max_jobs)
+                   progress=make_progress, certificate_dir=cert_dir, only=args.only, max_jobs=args.max_jobs,
+                   engine_label=args.engine if args.engine == "dask" else None)
 
 
 def cmd_check(args) -> int:

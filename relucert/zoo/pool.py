@@ -58,13 +58,12 @@ def _signal_name(code: int) -> str:
 class _Worker:
     """One worker process and the job it is running."""
 
-    def __init__(self, log_dir: str, *, parent_watch: bool = True):
+    def __init__(self, log_dir: str, *, pdeathsig: bool = True):
         r, w = os.pipe()
         self.log_path = os.path.join(log_dir, f"worker-{os.getpid()}-{id(self):x}-{time.monotonic_ns()}.log")
         self.log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "relucert.zoo.worker", "--result-fd", str(w)]
-        if parent_watch:
-            cmd += ["--parent", str(os.getpid())]
+        cmd += ["--parent", str(os.getpid())] + (["--pdeathsig"] if pdeathsig else [])
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
                                          pass_fds=(w,), env=worker_env(), close_fds=True, start_new_session=True)
@@ -291,7 +290,7 @@ def run_job_isolated(payload_json: str, kill_grace: float | None = None) -> str:
     pool, a Dask cluster, ...): crashes, hangs and out-of-memory stay inside the job."""
     payload = json.loads(payload_json)
     log_dir = tempfile.mkdtemp(prefix="relucert-zoo-")
-    w = _Worker(log_dir, parent_watch=False)
+    w = _Worker(log_dir, pdeathsig=False)  # started from an executor's thread: watchdog only
     result = None
     try:
         w.send(payload, kill_deadline(payload, kill_grace))

@@ -142,7 +142,7 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
             engine: str = "local", executor: cf.Executor | None = None, kill_grace: float | None = None,
             redo: tuple | list = (), progress=None, quiet: bool = True,
             certificate_dir: str | None = None, only: list[str] | None = None,
-            max_jobs: int | None = None) -> RunSummary:
+            max_jobs: int | None = None, engine_label: str | None = None) -> RunSummary:
     """Run every job of ``manifest`` not yet in the store ``db`` and record each result as it ends.
 
     ``workers``: worker processes of the local engine.  ``executor``: run on this
@@ -204,7 +204,7 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
         if max_jobs is not None:
             summary.undone = [p["name"] for p in todo[max_jobs:]]
             todo = todo[:max_jobs]
-        run_id = store.begin_run(manifest=manifest.path, engine=engine, workers=workers,
+        run_id = store.begin_run(manifest=manifest.path, engine=engine_label or engine, workers=workers,
                                  jobs=len(jobs), skipped=summary.skipped)
         summary.run_id = run_id
         n_run = len(todo) + len(failed)

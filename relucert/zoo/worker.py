@@ -345,8 +345,10 @@ def _fmt_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
+def _die_with_parent(parent: int, *, pdeathsig: bool) -> None:
+    """Exit when the runner dies: ``PR_SET_PDEATHSIG`` (Linux; only when the runner's main thread
+    started us, since the signal follows the starting *thread*) and a watchdog on ``getppid``."""
+    if pdeathsig and sys.platform.startswith("linux"):
         try:
             import ctypes
             import signal
@@ -373,10 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         fd = int(argv[argv.index("--result-fd") + 1])
         parent = int(argv[argv.index("--parent") + 1]) if "--parent" in argv else None
     except (ValueError, IndexError):
-        print("usage: python -m relucert.zoo.worker --result-fd FD [--parent PID]", file=sys.stderr)
+        print("usage: python -m relucert.zoo.worker --result-fd FD [--parent PID [--pdeathsig]]", file=sys.stderr)
         return 2
     if parent is not None:
-        _die_with_parent(parent)
+        _die_with_parent(parent, pdeathsig="--pdeathsig" in argv)
     out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
     import relucert  # noqa: F401  (warm up: imports are not counted in the first job)
     from .. import io as _io  # noqa: F401
