@@ -97,6 +97,8 @@ def _window_index(grid: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[
     for n, k, s in zip(grid, kernel, stride):
         if k > n:
             raise ShapeError(f"kernel {k} is larger than the grid ({n} positions)")
+        if s > k and k < n:
+            raise ShapeError(f"stride {s} > kernel {k} leaves input positions unused")
         if (n - k) % s:
             raise ShapeError(f"kernel {k} with stride {s} does not tile {n} positions: ({n}-{k}) % {s} != 0")
         out.append((n - k) // s + 1)
@@ -161,6 +163,9 @@ class ConvAC:
                 except (TypeError, ValueError):
                     raise SpecError(f"layer {i} must be (kernel, stride, channels), got {spec!r}") from None
                 L = GCLayer(_as_axes("kernel", k, dim), _as_axes("stride", s, dim), _pos_int("channels", r))
+            # a window spanning a whole axis is the only one along it: its stride is irrelevant
+            L = GCLayer(L.kernel, tuple(k if k == n else s for k, s, n in zip(L.kernel, L.stride, grid)),
+                        L.channels)
             _, grid = _window_index(grid, L.kernel, L.stride)
             plan.append(L)
         if prod(grid) > 1:
