@@ -201,3 +201,41 @@ def test_errors_name_the_value():
     with pytest.raises(SpecError, match="channels must be a positive integer"):
         ConvAC.random((4,), 2, [(2, 2, 0)])
     assert partition((4, 4), [0, 1]) == ((0, 1), tuple(range(2, 16)))
+
+
+@st.composite
+def _architectures(draw):
+    N = draw(st.sampled_from([4, 5, 6, 8]))
+    M = draw(st.sampled_from([2, 3])) if N <= 6 else 2
+    layers, n = [], N
+    for _ in range(draw(st.integers(1, 2))):
+        pairs = [(k, s) for k in range(1, n + 1) for s in range(1, k + 1) if (n - k) % s == 0]
+        k, s = draw(st.sampled_from(pairs))
+        layers.append((k, s, draw(st.integers(1, 4))))
+        n = (n - k) // s + 1
+        if n == 1:
+            break
+    I = draw(st.sets(st.integers(0, N - 1), min_size=1, max_size=N - 1))
+    return N, M, layers, sorted(I), draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_architectures())
+def test_structural_bound_holds_for_any_architecture_and_small_weights(arch):
+    # the upper bound must hold for *every* weight choice: use tiny weights (|w| <= 2), which make
+    # coincidences likely, and compare with the exact rational rank
+    N, M, layers, I, shared, seed = arch
+    net = ConvAC.random((N,), M, layers, shared=shared, seed=seed, bound=2)
+    J = [i for i in range(N) if i not in I]
+    exact = modrank.rank_exact(matricize(net.grid_tensor(arithmetic="exact"), I, J))
+    mod = modrank.rank_mod_p(matricize(net.grid_tensor(), I, J))
+    ub = rank_upper_bound(net, I, J)
+    assert mod <= exact <= ub <= min(M ** len(I), M ** len(J))
+
+
+def test_stride_larger_than_kernel_is_rejected():
+    with pytest.raises(ShapeError, match="stride 3 > kernel 1 leaves input positions unused"):
+        ConvAC.random((4,), 2, [(1, 3, 2)])
+    # a window spanning the whole axis has no stride to speak of
+    net = ConvAC.random((4,), 2, [(4, 1, 3)])
+    assert net.layers[0].stride == (4,) and not net.overlapping

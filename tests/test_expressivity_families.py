@@ -189,3 +189,12 @@ def test_gap_theorem_instance_k3_exact():
     assert all(p.lo == q.lo and p.hi == q.hi and p.slope == q.slope and p.intercept == q.intercept
                for p, q in zip(a, b))
     assert sum(S.widths) == 81 >= fam.depth_separation(3, 9, 3).bound.integer == 78
+
+
+def test_zonotope_family_region_count_n3():
+    # n = 3, m = 4 generators in general position: |vert(Z)| = 2 (1 + 3 + 3) = 14; w = 2, k = 1
+    G = fam.default_generators(4, 3)
+    F = fam.zonotope_function(G, 2, 1)
+    regions = linear_regions(F, relucert.Box([-1, -1, -1], [1, 1, 1]))
+    maps = {(tuple(r.A.reshape(-1)), tuple(r.c)) for r in regions}
+    assert len(maps) >= fam.zonotope_piece_lower_bound(4, 3, 2, 1) == 28

@@ -11,7 +11,8 @@ For one input (``n = 1``) with distinct data values ``u_1 < ... < u_q`` the dich
 unit are: active on all points, on a suffix ``x >= u_{m+1}`` or on a prefix ``x <= u_m``
 (or on none: a dead unit).  Each cone is spanned by two rays in the ``(w, b)`` plane (a suffix:
 ``(1, -u_{m+1})`` and ``(1, -u_m)``), so each convex program is a non-negative least-squares
-problem in the ray coefficients (solved by Lawson-Hanson, scipy's ``nnls``).
+problem in the ray coefficients (solved by Lawson-Hanson's active-set method, :func:`nnls`,
+written here in numpy).
 
 :func:`fit_gd` is plain full-batch gradient descent from many random restarts (numpy, all
 restarts in one vectorised run), the baseline the global optimum must never lose to.
@@ -29,7 +30,53 @@ from ..network import Network
 
 _RIDGE = 1e-12
 
-__all__ = ["ERMResult", "GDResult", "global_erm", "fit_gd", "mse", "tiny_dataset"]
+__all__ = ["ERMResult", "GDResult", "global_erm", "fit_gd", "mse", "nnls", "tiny_dataset"]
+
+
+def nnls(A: np.ndarray, b: np.ndarray, *, max_iter: int | None = None) -> np.ndarray:
+    """``argmin ||A z - b||`` subject to ``z >= 0`` (Lawson & Hanson's active-set algorithm).
+
+    Finite termination; each inner step solves an unconstrained least-squares problem on the
+    passive set.  ``max_iter`` bounds the inner steps (default ``30 * n``).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    m, n = A.shape
+    if b.shape[0] != m:
+        raise ShapeError(f"nnls: A has {m} rows but b has {b.shape[0]} entries")
+    limit = 30 * max(n, 1) if max_iter is None else int(max_iter)
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    tol = 10.0 * np.finfo(np.float64).eps * max(m, n) * max(1.0, float(np.abs(A).sum(axis=0).max(initial=0.0)))
+    G, c = A.T @ A, A.T @ b
+    grad = A.T @ (b - A @ x)
+    steps = 0
+    while (~passive).any() and float(np.max(np.where(passive, -np.inf, grad))) > tol:
+        j = int(np.argmax(np.where(passive, -np.inf, grad)))
+        passive[j] = True
+        while True:
+            steps += 1
+            if steps > limit:
+                return x
+            z = np.zeros(n)
+            idx = np.flatnonzero(passive)
+            try:  # normal equations: fast for the tiny, ridge-regularised programs here
+                z[idx] = np.linalg.solve(G[np.ix_(idx, idx)], c[idx])
+                if not np.all(np.isfinite(z)):
+                    raise np.linalg.LinAlgError
+            except np.linalg.LinAlgError:
+                z[idx] = np.linalg.lstsq(A[:, idx], b, rcond=None)[0]
+            if np.all(z[passive] > tol):
+                x = z
+                break
+            # move from x towards z until the first passive coordinate hits zero
+            neg = passive & (z <= tol)
+            alpha = float(np.min(x[neg] / (x[neg] - z[neg])))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+        grad = A.T @ (b - A @ x)
+    return x
 
 
 def _data(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +152,6 @@ def global_erm(x, y, width: int, *, output_bias: bool = True) -> ERMResult:
     The optimum is found up to the accuracy of the float NNLS solves (around 1e-12 relative);
     ``result.loss`` is the loss of ``result.network`` evaluated on the data.
     """
-    from scipy.optimize import nnls
-
     X, Y = _data(x, y)
     w = _check_width(width)
     u, inv = np.unique(X, return_inverse=True)
@@ -136,7 +181,7 @@ def global_erm(x, y, width: int, *, output_bias: bool = True) -> ERMResult:
             # every digit when evaluated
             lam = _RIDGE * max(1.0, float(np.mean(np.sum(A * A, axis=0))))
             Aa = np.vstack([A, np.sqrt(lam) * np.eye(A.shape[1])])
-            z, _ = nnls(Aa, np.concatenate([Y, np.zeros(A.shape[1])]), maxiter=50 * A.shape[1] + 100)
+            z = nnls(Aa, np.concatenate([Y, np.zeros(A.shape[1])]))
             loss = float(np.mean((A @ z - Y) ** 2))
         if loss < best[0] - 1e-15 * max(1.0, best[0] if np.isfinite(best[0]) else 1.0):
             best = (loss, units, z)
