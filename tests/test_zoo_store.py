@@ -225,3 +225,15 @@ def test_kill_9_at_random_moments_never_corrupts_the_store(tmp_path):
     with ResultStore(db, create=False) as s:
         assert sum(r["recorded"] for r in s.runs()) == n   # no job recorded twice
         assert {r["verdict"] for r in s.results()} <= {"EQUIVALENT", "NOT_EQUIVALENT"}
+
+
+def test_a_second_runner_on_the_same_store_is_refused(tmp_path):
+    from relucert.zoo.runner import _RunLock
+
+    db = tmp_path / "zoo.sqlite"
+    with _RunLock(db):
+        with pytest.raises(StoreError, match=rf"another zoo run \(pid {os.getpid()}\) is using this results database"):
+            with _RunLock(db):
+                pass
+    with _RunLock(db):  # released on exit
+        pass

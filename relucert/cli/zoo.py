@@ -132,8 +132,11 @@ def cmd_run(args) -> int:
     old = signal.signal(signal.SIGTERM, on_term)
     try:
         summary = _run(args, manifest, db, make_progress, executor, cert_dir)
-    except (UsageError, KeyboardInterrupt):
+    except UsageError:
         raise
+    except KeyboardInterrupt:  # before any job was dispatched (jobs interrupted later are in summary)
+        print("relucert zoo run: interrupted before the jobs started; nothing recorded", file=sys.stderr)
+        return EXIT_UNKNOWN
     except Exception as exc:  # noqa: BLE001 - exit 4 with one line, not a traceback
         from ..errors import RelucertError
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 from ..errors import RelucertError
 from .manifest import JobSpec, Manifest, load_manifest
 from .progress import Progress
-from .store import VERDICTS, ResultStore, job_key
+from .store import VERDICTS, ResultStore, StoreError, job_key
 
 __all__ = ["run_zoo", "RunSummary", "prepare_job", "EXIT_ALL_RECORDED", "EXIT_UNDONE", "EXIT_OTHER"]
 
@@ -178,7 +179,7 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
     if only:
         jobs = [j for j in jobs if any(fnmatch.fnmatchcase(j.name, pat) for pat in only)]
     summary = RunSummary(total=len(jobs))
-    with ResultStore(db) as store:
+    with _RunLock(db), ResultStore(db) as store:
         done = store.done_keys()
         done_names = store.names()
         cache = _ModelCache()
@@ -258,6 +259,41 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
                 pass
     summary.wall_s = time.monotonic() - t0
     return summary
+
+
+class _RunLock:
+    """An exclusive advisory lock on ``DB.lock`` for the whole run, so that two runners never
+    work on one store at once (the kernel releases it when the runner dies, even by kill -9)."""
+
+    def __init__(self, db):
+        self.path = f"{os.fspath(db)}.lock"
+        self.fh = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return self
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.seek(0)
+            other = self.fh.read().strip() or "?"
+            self.fh.close()
+            self.fh = None
+            raise StoreError(f"{os.fspath(self.path)[:-5]}: another zoo run (pid {other}) is using this "
+                             f"results database; wait for it or use another --db") from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(str(os.getpid()))
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        if self.fh is not None:
+            self.fh.close()  # closing releases the lock; the file stays (harmless, reused)
 
 
 def _redo(prev_verdict: str, redo) -> bool:
