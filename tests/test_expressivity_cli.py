@@ -50,7 +50,13 @@ def test_convac_rank_usage_errors(capsys):
     rc, _, err = run(capsys, "convac-rank", "--size", "4", "--layers", "3-1-4")
     assert rc == 2 and "kernel/stride:channels" in err
     rc, _, err = run(capsys, "convac-rank", "--size", "4", "--partition", "diagonal")
-    assert rc == 4 and "partition must be one of" in err
+    assert rc == 2 and "partition must be one of" in err
+    rc, _, err = run(capsys, "convac-rank", "--size", "8", "--dim", "1", "--partition", "I=0,9")
+    assert rc == 2 and "proper non-empty subset of 0..7" in err
+    rc, _, err = run(capsys, "convac-rank", "--size", "4", "--prime", "91")
+    assert rc == 2 and "--prime must be a prime below 2**31, got 91" in err
+    rc, out, _ = run(capsys, "convac-rank", "--size", "8", "--dim", "1", "--kernel", "4", "--partition", "I=0,1,2,3")
+    assert rc == 0 and "rank: 8" in out.splitlines()
 
 
 def test_convac_sweep_table_and_plot(capsys, tmp_path):

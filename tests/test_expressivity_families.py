@@ -198,3 +198,13 @@ def test_zonotope_family_region_count_n3():
     regions = linear_regions(F, relucert.Box([-1, -1, -1], [1, 1, 1]))
     maps = {(tuple(r.A.reshape(-1)), tuple(r.c)) for r in regions}
     assert len(maps) >= fam.zonotope_piece_lower_bound(4, 3, 2, 1) == 28
+
+
+def test_integer_size_bound_is_the_exact_minimum_by_brute_force():
+    from itertools import product
+
+    for p in (2, 5, 9, 16, 27, 50):
+        for d in (1, 2, 3):
+            best = min(sum(ws) for ws in product(range(1, p + 1), repeat=d) if fam.max_pieces_1d(ws) >= p)
+            assert fam.size_lower_bound(p, d).integer == best
+            assert fam.size_lower_bound(p, d).real <= best + 1e-9

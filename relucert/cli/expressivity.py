@@ -93,7 +93,7 @@ def register(subparsers) -> None:
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--depth", type=int, required=True, help="hidden layers of the shallower net (k')")
     p.add_argument("--check", action="store_true", help="count pieces and prove H = construction exactly")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_depth_separation)
 
     p = subparsers.add_parser(
@@ -107,7 +107,7 @@ def register(subparsers) -> None:
     p.add_argument("--k", type=int, default=2)
     p.add_argument("--out", metavar="MODEL")
     p.add_argument("--no-count", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_zonotope)
 
     p = subparsers.add_parser(
@@ -123,7 +123,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", choices=("lstsq", "interpolate"), default="lstsq", help="how the candidate is fitted")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--out", metavar="MODEL", help="write the candidate")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_approx_bound)
 
     p = subparsers.add_parser(
@@ -142,7 +142,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--no-bias", action="store_true", help="no output bias")
     p.add_argument("--out", metavar="MODEL", help="write the globally optimal network")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_erm)
 
     p = subparsers.add_parser(
@@ -180,7 +180,7 @@ def _convac_common(p: argparse.ArgumentParser) -> None:
                    help="left-right, top-bottom, odd-even, checkerboard, or I=i,j,... (flat positions)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random integer weights")
     p.add_argument("--prime", type=int, default=None, help="prime modulus (default 2**31 - 1)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -421,6 +421,15 @@ def _convac_setup(args):
     _positive(r, "--conv-channels")
     shape = (args.size,) if args.dim == 1 else (args.size, args.size)
     prime = modrank.DEFAULT_PRIME if args.prime is None else args.prime
+    if not (2 <= prime < 2**31 and modrank.is_prime(prime)):
+        raise UsageError(f"--prime must be a prime below 2**31, got {prime}")
+    from ..errors import SpecError
+    from ..expressivity.convac import partition
+
+    try:
+        partition(shape, _partition_arg(args.partition))
+    except SpecError as exc:
+        raise UsageError(f"--partition: {exc}") from None
     return shape, r, prime
 
 

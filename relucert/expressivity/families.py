@@ -296,7 +296,7 @@ class SizeBound:
     pieces: int
     depth: int
     real: float          # k'(p**(1/k') - 1), from prod(w_i + 1) >= p and AM-GM
-    integer: int         # the least s with max over widths summing to s of prod(w_i + 1) >= p
+    integer: int         # the least s >= depth with max over widths summing to s of prod(w_i + 1) >= p
     paper: float | None  # k' w**(k/k') / 2 - 1 (Arora et al.'s form, for p = w**k)
 
     def to_dict(self) -> dict:
@@ -318,9 +318,10 @@ def size_lower_bound(pieces: int, depth: int, *, w: int | None = None, k: int | 
     p = _int_at_least("pieces", pieces, 1)
     d = _int_at_least("depth", depth, 1)
     real = d * (p ** (1.0 / d) - 1.0)
-    s = max(0, int(np.floor(real)) - 2)
+    s = max(0, int(np.floor(real)) - 2)      # the true minimum is >= real (AM-GM)
     while _balanced_max_pieces(s, d) < p:
         s += 1
+    s = max(s, d)                             # every hidden layer has at least one unit
     paper = None
     if w is not None and k is not None:
         if w ** k != p:
