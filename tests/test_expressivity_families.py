@@ -208,3 +208,58 @@ def test_integer_size_bound_is_the_exact_minimum_by_brute_force():
             best = min(sum(ws) for ws in product(range(1, p + 1), repeat=d) if fam.max_pieces_1d(ws) >= p)
             assert fam.size_lower_bound(p, d).integer == best
             assert fam.size_lower_bound(p, d).real <= best + 1e-9
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_gap_theorem_paper_form_is_half_k_to_the_k_plus_one(k):
+    # k**2 zig-zags of width k against nets with k hidden layers: size >= k**(k+1)/2 - 1 (paper)
+    ds = fam.depth_separation(k, k * k, k)
+    assert ds.pieces == k ** (k * k) and ds.deep_size == k ** 3
+    assert ds.bound.paper == pytest.approx(0.5 * k ** (k + 1) - 1)
+    assert ds.bound.integer >= ds.bound.paper
+    assert ds.construction_size == k * k ** k >= ds.bound.integer
+
+
+def test_gap_instance_k2_exact():
+    H = fam.hard_function(2, 4)
+    S = fam.shallow_hard_function(2, 4, 2)
+    assert count_pieces(H, 0, 1) == count_pieces(S, 0, 1) == 16
+    assert S.widths == [4, 4] and fam.size_lower_bound(16, 2).integer == 6
+    assert compare_exact(H, S, UNIT, relucert.EpsEquivalence(0.0)).verdict == relucert.Verdict.EQUIVALENT
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@st.composite
+def _dyadic_zigzags(draw):
+    """Breakpoints of zig-zags whose piece widths are powers of two (random binary splits)."""
+    k = draw(st.integers(1, 3))
+    w = draw(st.integers(2, 5))
+    layers = []
+    for _ in range(k):
+        widths = [Fraction(1)]
+        while len(widths) < w:
+            i = draw(st.integers(0, len(widths) - 1))
+            widths[i:i + 1] = [widths[i] / 2, widths[i] / 2]
+        pts, acc = [], Fraction(0)
+        for wd in widths[:-1]:
+            acc += wd
+            pts.append(acc)
+        layers.append(pts)
+    return w, k, layers
+
+
+@settings(max_examples=30, deadline=None)
+@given(_dyadic_zigzags())
+def test_any_dyadic_hard_function_has_w_to_the_k_pieces(case):
+    w, k, layers = case
+    H = fam.hard_function(w, k, breakpoints=layers)
+    knots = fam.hard_function_breakpoints(w, k, breakpoints=layers)
+    assert count_pieces(H, 0, 1) == w ** k
+    assert breakpoints_1d(H, 0, 1) == knots[1:-1]
+    if k > 1:
+        S = fam.shallow_hard_function(w, k, 1, breakpoints=layers)
+        assert S.widths == [w ** k]
+        assert pieces_1d(S, 0, 1) == pieces_1d(H, 0, 1)
