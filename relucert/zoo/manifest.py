@@ -558,7 +558,7 @@ def _find_model(ctx: _Ctx, column: str, name: str, search: list[Path]) -> str:
 
 def read_instances_csv(path, *, search=None, target: str = "target", select=None, limit=None,
                        options: dict | None = None, g_template: str | None = None,
-                       where: str | None = None) -> list[JobSpec]:
+                       where: str | None = None, csv_timeout_wins: bool | None = None) -> list[JobSpec]:
     """Jobs from an ``instances.csv``.
 
     Two layouts are read:
@@ -569,8 +569,9 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
     * VNN-COMP's (no header, rows ``model,vnnlib[,timeout]``): g comes from ``g_template``
       (e.g. ``'{stem}_16bit{suffix}'``), the box from the VNN-LIB file, eps from ``options``.
 
-    ``options`` holds job fields (``eps``, ``timeout``, ...) applied to every row.  Errors name
-    the CSV line and column.
+    ``options`` holds job fields (``eps``, ``timeout``, ...) applied to every row; a VNN-COMP
+    row's timeout column wins over ``options["timeout"]`` when ``csv_timeout_wins`` (default:
+    when ``options`` has no timeout).  Errors name the CSV line and column.
     """
     path = Path(path)
     options = dict(options or {})
@@ -662,7 +663,8 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
         opts = dict(options)
         opts.pop("box", None)
         opts["vnnlib"] = str(_find_model_file(ctx, prop, search_dirs))
-        if len(row) == 3 and row[2].strip() and "timeout" not in options:
+        if len(row) == 3 and row[2].strip() and (csv_timeout_wins if csv_timeout_wins is not None
+                                                   else "timeout" not in options):
             try:
                 opts["timeout"] = float(row[2])
             except ValueError:
@@ -784,7 +786,8 @@ def load_manifest(path) -> Manifest:
         opts.update({k: v for k, v in t.items() if k not in INSTANCE_FIELDS and k != "g"})
         g_tmpl = t.get("g")
         jobs.extend(read_instances_csv(csv_path, search=search, target=target, select=select, limit=limit,
-                                       options=opts, g_template=g_tmpl, where=ctx.where("csv")))
+                                       options=opts, g_template=g_tmpl, where=ctx.where("csv"),
+                                       csv_timeout_wins="timeout" not in t))
     db = data.get("db")
     if db is not None:
         db = str(_resolve(base, _str(top, "db", db)))

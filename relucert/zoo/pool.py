@@ -199,7 +199,8 @@ class LocalPool:
         self.kill_grace = kill_grace
         self.respawns = 0
 
-    def run(self, payloads: Iterable[dict], on_result: Callable[[dict, dict], None]) -> None:
+    def run(self, payloads: Iterable[dict], on_result: Callable[[dict, dict], None],
+            on_tick: Callable[[], None] | None = None) -> None:
         pending = deque(payloads)
         if not pending:
             return
@@ -238,7 +239,10 @@ class LocalPool:
                     break
                 now = time.monotonic()
                 wait = max(0.0, min(w.deadline for w in busy) - now)
-                for key, _ in sel.select(timeout=min(wait, 1.0)):
+                ready = sel.select(timeout=min(wait, 1.0))
+                if on_tick is not None:
+                    on_tick()  # at least once a second: the progress clock
+                for key, _ in ready:
                     w: _Worker = key.data
                     results, eof = w.read()
                     for res in results:

@@ -65,6 +65,11 @@ class Progress:
             t = f" {wall_s:.2f}s" if wall_s is not None else ""
             self._print(f"[{self.done}/{self.total}] {name} {verdict}{t}")
 
+    def tick(self) -> None:
+        """Redraw the bar (its clock) on a TTY; nothing otherwise."""
+        if self.tty and not self.quiet:
+            self._draw()
+
     def _draw(self, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_draw < 0.1:

@@ -240,9 +240,10 @@ def run_zoo(manifest: Manifest | str | Path, db: str | Path | None = None, *, wo
                 elif engine == "local":
                     from .pool import LocalPool
 
-                    LocalPool(min(workers, len(todo)), kill_grace=kill_grace).run(todo, on_result)
+                    LocalPool(min(workers, len(todo)), kill_grace=kill_grace).run(
+                        todo, on_result, on_tick=getattr(prog, "tick", None))
                 else:
-                    _run_on_executor(executor, todo, on_result, kill_grace)
+                    _run_on_executor(executor, todo, on_result, kill_grace, getattr(prog, "tick", None))
         except KeyboardInterrupt:
             summary.interrupted = True
             status = "interrupted"
@@ -304,19 +305,24 @@ def _redo(prev_verdict: str, redo) -> bool:
     return "unknown" in redo and prev_verdict == "UNKNOWN"
 
 
-def _run_on_executor(executor: cf.Executor, todo: list[dict], on_result, kill_grace) -> None:
+def _run_on_executor(executor: cf.Executor, todo: list[dict], on_result, kill_grace, on_tick=None) -> None:
     from .pool import run_job_isolated
 
     futures = {executor.submit(run_job_isolated, json.dumps(p), kill_grace): p for p in todo}
     try:
-        for fut in cf.as_completed(futures):
-            p = futures[fut]
-            try:
-                res = json.loads(fut.result())
-            except Exception as exc:  # the executor itself failed for this job
-                res = {"name": p["name"], "verdict": "ERROR", "stop_reason": "executor_error",
-                       "reason": f"executor failed: {type(exc).__name__}: {exc}"}
-            on_result(p, res)
+        pending = set(futures)
+        while pending:
+            done, pending = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            if on_tick is not None:
+                on_tick()
+            for fut in done:
+                p = futures[fut]
+                try:
+                    res = json.loads(fut.result())
+                except Exception as exc:  # the executor itself failed for this job
+                    res = {"name": p["name"], "verdict": "ERROR", "stop_reason": "executor_error",
+                           "reason": f"executor failed: {type(exc).__name__}: {exc}"}
+                on_result(p, res)
     except BaseException:
         for fut in futures:
             fut.cancel()

@@ -369,6 +369,15 @@ def _die_with_parent(parent: int, *, pdeathsig: bool) -> None:
     threading.Thread(target=watch, name="relucert-zoo-watchdog", daemon=True).start()
 
 
+def _json_default(v):
+    """numpy scalars and arrays, Fractions and anything else a stats dict may hold."""
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    if hasattr(v, "numerator") and hasattr(v, "denominator"):
+        return f"{v.numerator}/{v.denominator}" if v.denominator != 1 else str(v.numerator)
+    return str(v)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -390,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         payload = json.loads(line)
         result = execute_job(payload)
-        out.write(json.dumps(result) + "\n")
+        out.write(json.dumps(result, default=_json_default) + "\n")
         out.flush()
         if result.get("restart"):
             return 0
