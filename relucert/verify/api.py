@@ -43,7 +43,7 @@ def exact_eps_counterexample(f: Network, g: Network, x, outputs, eps: float, box
                              excluded=None) -> Counterexample | None:
     """Exact re-evaluation of a candidate: the Counterexample if ``max_k |f_k - g_k| > eps`` at
     ``x`` exactly (and ``x`` lies in the box and outside the excluded interiors), else None."""
-    xs = [Fraction(float(v)) for v in np.asarray(x, dtype=np.float64)]
+    xs = [v if isinstance(v, Fraction) else Fraction(float(v)) for v in list(x)]
     if not box.contains(xs):
         return None
     if excluded and any(p.interior_contains_exact(xs) for p in excluded):
@@ -79,7 +79,7 @@ def _identical(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> Verif
 
 def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto",
            time_limit: float | None = None, node_limit: int | None = None, progress=None,
-           seed: int = 0, solver: str = "highs", batch: int = 64) -> VerificationResult:
+           seed: int = 0, solver: str = "highs", batch: int = 64, tighten: bool = False) -> VerificationResult:
     """Prove or refute ``spec`` for networks ``f`` and ``g`` on ``box``.
 
     Returns a :class:`~relucert.verify.result.VerificationResult`:
@@ -90,7 +90,12 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
 
     ``method``: ``"auto"`` (identical nets are settled at once; low input dimension goes to
     input-splitting branch and bound; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3,
-    exact) or ``"bounds"`` (one bound pass, no search).
+    exact) or ``"bounds"`` (one bound pass, no search).  Top-1, decision and excluded-set specs
+    always go to a solver (``"milp"`` unless ``"smt"`` is asked for).
+
+    ``solver`` (MILP backend: ``"highs"``, ``"pulp"`` = CBC, or ``"pulp:<SOLVER>"``) and
+    ``tighten`` (LP bound tightening before the MILP) apply to ``method="milp"``; see
+    :mod:`relucert.verify.solve` for what each ``result.soundness`` value guarantees.
     """
     t0 = time.perf_counter()
     _check_pair(f, g, box)
@@ -111,7 +116,7 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
         from .solve import verify_with_solver
 
         return verify_with_solver(f, g, box, spec, method=method, time_limit=time_limit, solver=solver,
-                                  progress=progress, t0=t0)
+                                  progress=progress, t0=t0, tighten=bool(tighten), seed=seed)
     if isinstance(spec, Distance):
         return _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
                              bounds_only=(method == "bounds"))

@@ -76,7 +76,9 @@ class VerificationResult:
       class).  ``lower`` is attained exactly by ``witness_x`` when that is set.
     * ``soundness``: how EQUIVALENT was established: ``"exact"`` (rational arithmetic, z3 or
       structure), ``"float-sound"`` (float64 with rigorous rounding-error bounds), or
-      ``"milp-margin"`` (a MILP dual bound below the threshold by the stated ``margin``).
+      ``"dual-bound-with-margin"`` (a MILP solver's dual bound below the threshold by at least
+      the stated ``margin``, which covers the solver's LP tolerances; not exact, see
+      :mod:`relucert.verify.solve`).
     * ``stop_reason`` says why the run stopped; ``stats`` has time, nodes, LPs, method.
     """
 

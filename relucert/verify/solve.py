@@ -1,0 +1,746 @@
+"""The solver engines behind ``verify(..., method="milp" | "smt")``.
+
+MILP (``method="milp"``, ``solver="highs"`` or ``"pulp"``)
+----------------------------------------------------------
+Both networks are encoded on shared input columns by :class:`~relucert.encode.milp.MilpBuilder`
+with big-M constants from *sound* per-neuron bounds (CROWN intersected with interval bounds,
+outward-rounded); neurons those bounds show stable get no binary and no row.  When ``f`` and
+``g`` have equal layer sizes, sound differential bounds on ``z^g_l - z^f_l`` are added as rows
+(they cut no point of the true graph and tighten the relaxation of ``f - g``).  With
+``tighten=True`` the unstable neurons' bounds are first tightened by LPs
+(:func:`~relucert.encode.obbt.tighten_bounds_lp`): those bounds are float LP optima padded
+outward, so they inherit the MILP's own float nature (below).
+
+A claim ``max Q <= t`` (or ``< t``) is split into sub-problems (per output and sign for
+``|f_k - g_k|``, per class for top-1, per side for decisions), each ``max obj`` over the box.
+Sub-problems that the sound bounds already settle are skipped (``float-sound``).  Each MILP stops
+as soon as
+
+* the dual bound proves the claim with the **safety margin**
+  ``m = 4 * tol * (1 + sum_j max(|lo_j|, |hi_j|))`` (``tol`` the solver's primal plus dual
+  feasibility tolerance, ``lo_j, hi_j`` the column bounds: a bound on what LP residuals within
+  tolerance can change the objective), i.e. ``dual + m <= t``; or
+* an incumbent exceeds ``t``; its input is then re-evaluated in exact rational arithmetic on the
+  original weights.  A candidate that fails the exact check is *not* a counterexample: relucert
+  tries to repair it by a local search around it (exact checks again); failing that, the
+  sub-problem is solved on without the incumbent stop, and if its optimum still fails the check
+  the answer is UNKNOWN with reason ``numerical trouble``.
+
+EQUIVALENT from a MILP therefore has ``soundness="dual-bound-with-margin"`` and
+``result.margin = m``: it is as trustworthy as the solver's LP accuracy (HiGHS is run with
+feasibility tolerances 1e-9).  It is *not* exact: claims within ``m`` of the threshold are
+UNKNOWN (reason ``within the solver tolerance margin``) - use ``method="smt"`` for those.  A
+claim settled by the bound pass alone has ``soundness="float-sound"``.
+
+SMT (``method="smt"``)
+----------------------
+z3 over the reals with every weight taken at its exact float64 value
+(:class:`~relucert.encode.smt.SmtBuilder`); the sound bounds fix stable neurons and are asserted
+as lemmas.  ``unsat`` is a proof about the exact real function of the stored weights:
+``soundness="exact"``.  A ``sat`` model is re-evaluated exactly (rounded to float64 when that
+still violates, else kept as exact rationals).  This is the way to settle ``eps = 0``.  Distance
+is bracketed by exact bisection.  Practical for small networks only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from ..box import Box
+from ..errors import SpecError
+from ..network import Network
+from .result import Counterexample, StopReason, VerificationResult, Verdict
+from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equivalence
+
+__all__ = ["verify_with_solver", "tolerance_margin", "SOUND_EXACT", "SOUND_MARGIN", "SOUND_FLOAT",
+           "MARGIN_SAFETY", "HIGHS_TOLERANCE"]
+
+SOUND_EXACT = "exact"
+SOUND_MARGIN = "dual-bound-with-margin"
+SOUND_FLOAT = "float-sound"
+MARGIN_SAFETY = 4.0
+HIGHS_TOLERANCE = 1e-9          # HiGHS primal and dual feasibility tolerance used for proofs
+PULP_TOLERANCE = 2e-7           # CBC's default primal (1e-7) plus dual (1e-7) tolerance
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+class _Clock:
+    def __init__(self, t0: float, limit: float | None):
+        self.t0 = t0
+        self.limit = None if limit is None else float(limit)
+
+    def left(self) -> float | None:
+        if self.limit is None:
+            return None
+        return self.limit - (time.perf_counter() - self.t0)
+
+    def out(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0.01
+
+
+def _fracs(x) -> list[Fraction]:
+    return [v if isinstance(v, Fraction) else Fraction(float(v)) for v in list(x)]
+
+
+def _down_float(q) -> float:
+    """The largest float <= q (q a Fraction or float)."""
+    if isinstance(q, float):
+        return q
+    v = float(q)
+    if Fraction(v) > q:
+        v = float(np.nextafter(v, -np.inf))
+    return v
+
+
+def _up_float(q) -> float:
+    if isinstance(q, float):
+        return q
+    v = float(q)
+    if Fraction(v) < q:
+        v = float(np.nextafter(v, np.inf))
+    return v
+
+
+def tolerance_margin(problem, tol: float) -> float:
+    """The safety margin ``MARGIN_SAFETY * tol * (1 + sum_j max(|lo_j|, |hi_j|))`` for a MILP
+    dual bound (columns with an infinite bound count as 1e6)."""
+    mag = np.maximum(np.abs(problem.col_lo), np.abs(problem.col_hi))
+    mag = np.where(np.isfinite(mag), mag, 1e6)
+    return float(MARGIN_SAFETY * tol * (1.0 + float(mag.sum())))
+
+
+# ---------------------------------------------------------------------------------------------
+# exact checks, one per spec kind: (Counterexample or None, exact measured value or None)
+# ---------------------------------------------------------------------------------------------
+def _check_eps(f, g, box, outputs, eps, excluded, x):
+    xs = _fracs(x)
+    if not box.contains(xs) or (excluded and any(p.interior_contains_exact(xs) for p in excluded)):
+        return None, None
+    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+    worst, wk = Fraction(-1), -1
+    for k in outputs:
+        d = abs(fy[k] - gy[k])
+        if d > worst:
+            worst, wk = d, k
+    if eps is not None and worst > Fraction(eps):
+        return Counterexample(x=xs, f=fy, g=gy, value=worst,
+                              detail=f"output {wk}: |f - g| = {float(worst):.6g} > eps = {eps:g}"), worst
+    return None, worst
+
+
+def _argmax_low(v) -> int:
+    best = 0
+    for j in range(1, len(v)):
+        if v[j] > v[best]:
+            best = j
+    return best
+
+
+def _check_top1(f, g, box, margin, x):
+    xs = _fracs(x)
+    if not box.contains(xs):
+        return None, None
+    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+    i = _argmax_low(fy)
+    d = Fraction(margin)
+    K = len(fy)
+    if any(fy[i] - fy[j] < d for j in range(K) if j != i):
+        return None, None                       # f does not lead by the margin here
+    value = max(gy[j] - gy[i] for j in range(K) if j != i)
+    ig = _argmax_low(gy)
+    if ig != i:
+        lead = min(fy[i] - fy[j] for j in range(K) if j != i)
+        return Counterexample(x=xs, f=fy, g=gy, value=value,
+                              detail=f"f picks class {i} (lead {float(lead):.6g}) but g picks class {ig} "
+                                     f"(ties to the lowest index)"), value
+    return None, value
+
+
+def _check_decision(f, g, box, spec, x):
+    xs = _fracs(x)
+    if not box.contains(xs):
+        return None, None
+    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+    tf, tg, ga = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
+    value = None
+    if fy[0] >= tf + ga:
+        value = tg - gy[0]
+        if gy[0] <= tg:
+            return Counterexample(x=xs, f=fy, g=gy, value=value,
+                                  detail=f"f = {float(fy[0]):.6g} >= tau_f + gamma but g = {float(gy[0]):.6g} "
+                                         f"<= tau_g = {spec.tau_g:g}"), value
+    if fy[0] <= tf - ga:
+        v = gy[0] - tg
+        value = v if value is None else max(value, v)
+        if gy[0] > tg:
+            return Counterexample(x=xs, f=fy, g=gy, value=v,
+                                  detail=f"f = {float(fy[0]):.6g} <= tau_f - gamma but g = {float(gy[0]):.6g} "
+                                         f"> tau_g = {spec.tau_g:g}"), value
+    return None, value
+
+
+# ---------------------------------------------------------------------------------------------
+# float scores (> 0 means "looks like a violation") for the counterexample search and repair
+# ---------------------------------------------------------------------------------------------
+def _score_eps(f, g, outputs, eps, excluded):
+    def score(X):
+        s = np.abs(f(X)[:, outputs] - g(X)[:, outputs]).max(axis=1) - eps
+        if excluded:
+            for p in excluded:
+                inside = np.all(X @ p.A.T < p.b, axis=1)
+                s = np.where(inside, -np.inf, s)
+        return s
+    return score
+
+
+def _score_top1(f, g, margin):
+    def score(X):
+        fy, gy = f(X), g(X)
+        K = fy.shape[1]
+        i = np.argmax(fy, axis=1)
+        r = np.arange(len(X))
+        fi = fy[r, i][:, None]
+        other = np.arange(K)[None, :] != i[:, None]
+        lead = np.where(other, fi - fy, np.inf).min(axis=1) - margin
+        gi = gy[r, i][:, None]
+        viol = np.where(other, gy - gi, -np.inf).max(axis=1)
+        return np.minimum(lead + 1e-12, viol + 1e-12)
+    return score
+
+
+def _score_decision(f, g, spec):
+    def score(X):
+        fy, gy = f(X)[:, 0], g(X)[:, 0]
+        a = np.minimum(fy - (spec.tau_f + spec.gamma), spec.tau_g - gy) + 1e-12
+        b = np.minimum((spec.tau_f - spec.gamma) - fy, gy - spec.tau_g)
+        return np.maximum(a, b)
+    return score
+
+
+def _search(box: Box, score, check, rng, *, center=None, n: int = 256, radii=(None,), top: int = 4):
+    """Sample points (the box corners' neighbourhood, uniform, or around ``center``), rank them by
+    the float ``score`` and exact-check the best ``top`` of each round.  Returns
+    ``(ce, best_value, best_x)``: a confirmed counterexample or None, and the best exact value seen."""
+    lo, hi = box.lo, box.hi
+    width = hi - lo
+    best_v, best_x = None, None
+    for r in radii:
+        if center is None or r is None:
+            X = box.sample(n, rng)
+            X = np.vstack([X, box.center[None], np.where(rng.random((8, box.dim)) < 0.5, lo, hi)])
+        else:
+            rad = r * (1.0 + width)
+            c = np.asarray(center, dtype=np.float64)
+            X = np.clip(c + rad * (2 * rng.random((n, box.dim)) - 1), lo, hi)
+            X = np.vstack([np.clip(c, lo, hi)[None], X])
+        s = score(X)
+        order = np.argsort(-s)[:top]
+        for j in order:
+            ce, v = check(X[j])
+            if v is not None and (best_v is None or v > best_v):
+                best_v, best_x = v, X[j].copy()
+            if ce is not None:
+                return ce, best_v, best_x
+    return None, best_v, best_x
+
+
+REPAIR_RADII = (0.0, 1e-12, 1e-9, 1e-6, 1e-4, 1e-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# bounds for the pair
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _PairBounds:
+    bf: list
+    bg: list
+    dd: list | None                 # hidden-layer (lo, hi) of z^g - z^f, plus the output pair
+    stack: Network
+    lps: int = 0
+    tightened: bool = False
+
+
+def _pair_bounds(f: Network, g: Network, box: Box, *, tighten: bool, clock: _Clock) -> _PairBounds:
+    from ..bounds.linear import crown_bounds
+
+    bf = crown_bounds(f, box)
+    bg = crown_bounds(g, box)
+    dd = None
+    if f.sizes == g.sizes and f.depth > 0:
+        from ..bounds.differential import DiffPair, diff_bounds_batch
+
+        st, (ol, oh) = diff_bounds_batch(DiffPair(f, g), box.lo[None], box.hi[None])
+        dd = [(a[0], b[0]) for a, b in st.dd] + [(ol[0], oh[0])]
+        # the differential pass also tightens the separate bounds
+        bf = [(np.maximum(a, c[0]), np.minimum(b, d[0])) for (a, b), (c, d) in zip(bf, st.zf + [st.out_f])]
+        bg = [(np.maximum(a, c[0]), np.minimum(b, d[0])) for (a, b), (c, d) in zip(bg, st.zg + [st.out_g])]
+    pb = _PairBounds(bf=bf, bg=bg, dd=dd, stack=Network.stack(f, g))
+    if tighten and max(f.depth, g.depth) > 1:
+        from ..encode.obbt import tighten_bounds_lp
+
+        for which in ("f", "g"):
+            net = f if which == "f" else g
+            left = clock.left()
+            if left is not None and left <= 0.05:
+                break
+            st_: dict = {}
+            out = tighten_bounds_lp(net, box, getattr(pb, "b" + which),
+                                    time_limit=None if left is None else 0.5 * left, stats=st_)
+            setattr(pb, "b" + which, out)
+            pb.lps += int(st_.get("lps", 0))
+        pb.tightened = True
+    return pb
+
+
+def _stack_objective_bounds(pb: _PairBounds, box: Box, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sound bounds of ``C [f; g]`` over the box (CROWN on the stacked pair)."""
+    from ..bounds.linear import objective_bounds
+
+    return objective_bounds(pb.stack, box, C)
+
+
+# ---------------------------------------------------------------------------------------------
+# sub-problems
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Sub:
+    name: str
+    build: Callable                 # () -> MilpProblem (built lazily)
+    threshold: float                # the claim is  max obj <= threshold  (< threshold if strict)
+    strict: bool
+    sound_upper: float              # a sound upper bound of max obj (bound propagation)
+    key: tuple = ()                 # ("eps", k, sign) | ("top1", i) | ("pos",) | ("neg",)
+    result: dict = field(default_factory=dict)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the sound bound alone settles this sub-problem."""
+        return self.sound_upper < self.threshold or (not self.strict and self.sound_upper <= self.threshold)
+
+
+def _engine(solver: str, *, atol: float = 1e-9, rtol: float = 0.0):
+    from ..solvers import get_solver
+
+    low = solver.lower()
+    if low == "highs":
+        s = get_solver("highs", primal_feasibility_tolerance=HIGHS_TOLERANCE,
+                       dual_feasibility_tolerance=HIGHS_TOLERANCE, mip_abs_gap=atol, mip_rel_gap=rtol)
+        return s, s.feasibility_tolerance
+    if low in ("pulp", "pulp-cbc", "cbc") or low.startswith("pulp:"):
+        s = get_solver(solver, mip_abs_gap=atol)
+        return s, PULP_TOLERANCE
+    raise SpecError(f"solver must be 'highs', 'pulp' or 'pulp:<SOLVER>' for method='milp', got solver={solver!r}")
+
+
+class _MilpRun:
+    """Runs sub-problems with early stop, exact checks and repair; collects statistics."""
+
+    def __init__(self, solver_name: str, check, score, box: Box, clock: _Clock, rng, *, atol=1e-9, rtol=0.0):
+        self.solver, self.tol = _engine(solver_name, atol=atol, rtol=rtol)
+        self.check, self.score, self.box, self.clock, self.rng = check, score, box, clock, rng
+        self.stats = {"milps": 0, "nodes": 0, "n_binaries": 0, "max_rows": 0, "max_cols": 0}
+        self.margin = 0.0
+        self.best_value = None          # best exact value of the measured quantity seen
+        self.best_x = None
+
+    def _note(self, v, x):
+        if v is not None and (self.best_value is None or v > self.best_value):
+            self.best_value, self.best_x = v, np.asarray(x, dtype=np.float64).copy()
+
+    def _candidate(self, x):
+        """Exact check of a solver point, then repair around it; returns a Counterexample or None."""
+        ce, v = self.check(x)
+        self._note(v, x)
+        if ce is not None:
+            return ce
+        ce, v, bx = _search(self.box, self.score, self.check, self.rng, center=x, n=64, radii=REPAIR_RADII)
+        if bx is not None:
+            self._note(v, bx)
+        return ce
+
+    def _solve(self, problem, **kw):
+        left = self.clock.left()
+        if left is not None:
+            kw["time_limit"] = max(left, 0.05)
+        out = self.solver.solve(problem, **kw)
+        self.stats["milps"] += 1
+        self.stats["nodes"] += int(out.nodes or 0)
+        return out
+
+    def run(self, sub: _Sub) -> dict:
+        """``{"status": proved|refuted|unknown, "upper": float, "ce": ..., "reason": str, "stop": StopReason}``"""
+        problem = sub.build()
+        m = tolerance_margin(problem, self.tol)
+        self.margin = max(self.margin, m)
+        self.stats["n_binaries"] = max(self.stats["n_binaries"], problem.n_integer)
+        self.stats["max_rows"] = max(self.stats["max_rows"], problem.n_rows)
+        self.stats["max_cols"] = max(self.stats["max_cols"], problem.n_cols)
+        t = sub.threshold
+        out = self._solve(problem, stop_if_dual_below=t - m, stop_if_primal_above=t)
+        res = self._interpret(sub, problem, out, m)
+        if res is not None:
+            return res
+        # an incumbent above t failed the exact check and could not be repaired: solve on
+        # without the incumbent stop (the dual bound may still prove the claim)
+        if not self.clock.out():
+            out = self._solve(problem, stop_if_dual_below=t - m)
+            res = self._interpret(sub, problem, out, m, second=True)
+            if res is not None:
+                return res
+        up = sub.sound_upper if out.dual_bound is None else min(sub.sound_upper, out.dual_bound + m)
+        if self.clock.out():
+            return {"status": "unknown", "upper": up, "stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
+        return {"status": "unknown", "upper": up, "stop": StopReason.NUMERICAL,
+                "reason": "numerical trouble: the solver's incumbent fails exact re-evaluation and could not be repaired"}
+
+    def _interpret(self, sub, problem, out, m, second=False):
+        t = sub.threshold
+        dual = out.dual_bound
+        up = sub.sound_upper if dual is None else min(sub.sound_upper, dual + m)
+        if out.status == "infeasible":
+            return {"status": "proved", "upper": -np.inf, "stop": StopReason.PROVED, "reason": "region is empty"}
+        if out.input_x is not None and out.primal_value is not None and out.primal_value > t - m:
+            ce = self._candidate(out.input_x)
+            if ce is not None:
+                return {"status": "refuted", "upper": up, "ce": ce, "stop": StopReason.REFUTED, "reason": ""}
+        if dual is not None and dual + m <= t and not (dual + m == t and sub.strict):
+            return {"status": "proved", "upper": up, "stop": StopReason.PROVED, "reason": ""}
+        if out.status in ("time_limit", "node_limit"):
+            stop = StopReason.TIME_LIMIT if out.status == "time_limit" else StopReason.NODE_LIMIT
+            return {"status": "unknown", "upper": up, "stop": stop, "reason": out.stop_reason}
+        if out.status == "error":
+            return {"status": "unknown", "upper": up, "stop": StopReason.SOLVER_ERROR, "reason": out.stop_reason}
+        if out.status == "optimal" and dual is not None and dual <= t + m:
+            return {"status": "unknown", "upper": up, "stop": StopReason.NUMERICAL,
+                    "reason": f"within the solver tolerance margin: optimum {dual:.12g} is within {m:.3g} of "
+                              f"the threshold {t:.12g} (use method='smt' for an exact answer)"}
+        if second or out.status == "optimal":
+            return {"status": "unknown", "upper": up, "stop": StopReason.NUMERICAL,
+                    "reason": "numerical trouble: the solver's incumbent fails exact re-evaluation and could not be "
+                              "repaired"}
+        return None
+
+
+def _builder(f, g, box, pb: _PairBounds, *, excluded=None, couple=True):
+    from ..encode.milp import MilpBuilder
+
+    b = MilpBuilder(box)
+    F = b.add_network(f, pb.bf, tag="f")
+    G = b.add_network(g, pb.bg, tag="g")
+    if couple and pb.dd is not None:
+        b.add_difference_bounds(F, G, pb.dd)
+    if excluded:
+        b.add_excluded_polytopes(excluded)
+    return b, F, G
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point
+# ---------------------------------------------------------------------------------------------
+def verify_with_solver(f: Network, g: Network, box: Box, spec: Spec, *, method: str, time_limit=None,
+                       solver: str = "highs", progress=None, t0: float | None = None, tighten: bool = False,
+                       seed: int = 0) -> VerificationResult:
+    """Decide ``spec`` with a MILP (``method="milp"``) or z3 (``method="smt"``); see the module doc."""
+    t0 = time.perf_counter() if t0 is None else t0
+    if method not in ("milp", "smt"):
+        raise SpecError(f"method must be 'milp' or 'smt' here, got method={method!r}")
+    if not isinstance(solver, str):
+        raise SpecError(f"solver must be a string, got {type(solver).__name__}")
+    if isinstance(spec, DecisionEquivalence) and (f.n_outputs != 1 or g.n_outputs != 1):
+        raise SpecError(f"decision equivalence needs single-output networks, got {f.n_outputs} and {g.n_outputs} outputs")
+    clock = _Clock(t0, time_limit)
+    rng = np.random.default_rng(seed)
+    ctx = _Ctx(f, g, box, spec, clock, rng, progress, t0, method, solver, tighten)
+    if isinstance(spec, Top1Equivalence) and f.n_outputs == 1:
+        return ctx.result(Verdict.EQUIVALENT, 0.0, 0.0, StopReason.PROVED, soundness=SOUND_EXACT,
+                          reason="single-output networks pick the same (only) class", method="structure")
+    if method == "smt":
+        from . import _smt
+
+        return _smt.run(ctx)
+    return _milp(ctx)
+
+
+class _Ctx:
+    def __init__(self, f, g, box, spec, clock, rng, progress, t0, method, solver, tighten):
+        self.f, self.g, self.box, self.spec = f, g, box, spec
+        self.clock, self.rng, self.progress, self.t0 = clock, rng, progress, t0
+        self.method, self.solver, self.tighten = method, solver, tighten
+        self.stats: dict = {}
+        if isinstance(spec, (EpsEquivalence, Distance)):
+            self.outputs = spec.outputs_for(f.n_outputs)
+        else:
+            self.outputs = list(range(f.n_outputs))
+        self.excluded = spec.excluded if isinstance(spec, EpsEquivalence) else None
+
+    def check(self, x):
+        s = self.spec
+        if isinstance(s, EpsEquivalence):
+            return _check_eps(self.f, self.g, self.box, self.outputs, s.eps, self.excluded, x)
+        if isinstance(s, Distance):
+            return _check_eps(self.f, self.g, self.box, self.outputs, None, None, x)
+        if isinstance(s, Top1Equivalence):
+            return _check_top1(self.f, self.g, self.box, s.margin, x)
+        return _check_decision(self.f, self.g, self.box, s, x)
+
+    def score(self):
+        s = self.spec
+        if isinstance(s, EpsEquivalence):
+            return _score_eps(self.f, self.g, self.outputs, s.eps, self.excluded)
+        if isinstance(s, Distance):
+            return _score_eps(self.f, self.g, self.outputs, 0.0, None)
+        if isinstance(s, Top1Equivalence):
+            return _score_top1(self.f, self.g, s.margin)
+        return _score_decision(self.f, self.g, s)
+
+    def result(self, verdict, lower, upper, stop, *, soundness=None, reason="", ce=None, witness=None,
+               margin=None, method=None, extra=None) -> VerificationResult:
+        stats = {"time_s": time.perf_counter() - self.t0, "method": method or self.method_name}
+        stats.update(self.stats)
+        if extra:
+            stats.update(extra)
+        wx = None
+        if ce is not None:
+            wx = ce.x
+        elif witness is not None:
+            wx = _fracs(witness)
+        return VerificationResult(verdict=verdict, spec=self.spec, lower=_down_float(lower) if lower is not None
+                                  else -np.inf, upper=_up_float(upper), method=method or self.method_name,
+                                  stop_reason=stop, reason=reason, soundness=soundness, margin=margin,
+                                  counterexample=ce, witness_x=wx, stats=stats, f_digest=self.f.digest,
+                                  g_digest=self.g.digest, box=self.box)
+
+    @property
+    def method_name(self) -> str:
+        if self.method == "smt":
+            return "smt-z3"
+        low = self.solver.lower()
+        return "milp-highs" if low == "highs" else ("milp-pulp-cbc" if low in ("pulp", "pulp-cbc", "cbc") else f"milp-{low}")
+
+    def report(self, **kw):
+        if self.progress is not None:
+            self.progress(elapsed=time.perf_counter() - self.t0, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# MILP per spec
+# ---------------------------------------------------------------------------------------------
+def _eps_subs(ctx: _Ctx, pb: _PairBounds, threshold: float) -> list[_Sub]:
+    f, g, box = ctx.f, ctx.g, ctx.box
+    K = len(ctx.outputs)
+    n_out = f.n_outputs
+    # sound bounds of f_k - g_k: differential when available, else CROWN on the stacked pair
+    C = np.zeros((K, 2 * n_out))
+    C[np.arange(K), ctx.outputs] = 1.0
+    C[np.arange(K), n_out + np.asarray(ctx.outputs)] = -1.0
+    lo, hi = _stack_objective_bounds(pb, box, C)
+    if pb.dd is not None:
+        dlo, dhi = pb.dd[-1]        # bounds of g - f
+        sel = np.asarray(ctx.outputs)
+        lo = np.maximum(lo, -dhi[sel])
+        hi = np.minimum(hi, -dlo[sel])
+    subs = []
+    for i, k in enumerate(ctx.outputs):
+        for sign, ub in ((1.0, hi[i]), (-1.0, -lo[i])):
+            def build(k=k, sign=sign):
+                b, F, G = _builder(f, g, box, pb, excluded=ctx.excluded)
+                b.set_objective({int(F.outputs[k]): sign, int(G.outputs[k]): -sign})
+                return b.build()
+            subs.append(_Sub(name=f"{'f - g' if sign > 0 else 'g - f'} at output {k}", build=build,
+                             threshold=threshold, strict=False, sound_upper=float(ub), key=("eps", k, sign)))
+    subs.sort(key=lambda s: -s.sound_upper)
+    return subs
+
+
+def _top1_subs(ctx: _Ctx, pb: _PairBounds) -> list[_Sub]:
+    f, g, box = ctx.f, ctx.g, ctx.box
+    K = f.n_outputs
+    delta = ctx.spec.margin
+    pairs = [(i, j) for i in range(K) for j in range(K) if i != j]
+    C = np.zeros((2 * len(pairs), 2 * K))
+    for r, (i, j) in enumerate(pairs):
+        C[r, i], C[r, j] = 1.0, -1.0                        # f_i - f_j
+        C[len(pairs) + r, K + j], C[len(pairs) + r, K + i] = 1.0, -1.0   # g_j - g_i
+    lo, hi = _stack_objective_bounds(pb, box, C)
+    P = len(pairs)
+    subs = []
+    for i in range(K):
+        rows = [r for r, (a, _) in enumerate(pairs) if a == i]
+        if any(hi[r] < delta for r in rows):
+            continue                                         # f never leads with class i by delta
+        J = [(pairs[r][1], lo[P + r], hi[P + r]) for r in rows]
+        Jopen = [(j, l, h) for j, l, h in J if h >= 0]
+        if not Jopen:
+            continue                                         # g_i beats every g_j on the whole box
+
+        def build(i=i, Jopen=Jopen):
+            b, F, G = _builder(f, g, box, pb)
+            for j in range(K):
+                if j != i:
+                    b.add_linear_constraint({int(F.outputs[i]): 1.0, int(F.outputs[j]): -1.0}, lo=delta,
+                                            name=f"lead{i}_{j}")
+            exprs = [{int(G.outputs[j]): 1.0, int(G.outputs[i]): -1.0} for j, _, _ in Jopen]
+            if len(exprs) == 1:
+                b.set_objective(exprs[0])
+            else:
+                b.set_max_objective(exprs, lower=[l for _, l, _ in Jopen], upper=[h for _, _, h in Jopen])
+            return b.build()
+        subs.append(_Sub(name=f"class {i}", build=build, threshold=0.0, strict=True,
+                         sound_upper=float(max(h for _, _, h in J)), key=("top1", i)))
+    subs.sort(key=lambda s: -s.sound_upper)
+    return subs
+
+
+def _decision_subs(ctx: _Ctx, pb: _PairBounds) -> list[_Sub]:
+    f, g, box, s = ctx.f, ctx.g, ctx.box, ctx.spec
+    (flo, fhi), (glo, ghi) = pb.bf[-1], pb.bg[-1]
+    subs = []
+    a_rhs, b_rhs = s.tau_f + s.gamma, s.tau_f - s.gamma
+    if fhi[0] >= a_rhs and glo[0] <= s.tau_g:
+        def build_a():
+            b, F, G = _builder(f, g, box, pb)
+            b.add_linear_constraint({int(F.outputs[0]): 1.0}, lo=a_rhs, name="pos")
+            b.set_objective({int(G.outputs[0]): -1.0}, offset=s.tau_g)
+            return b.build()
+        subs.append(_Sub(name="f >= tau_f + gamma => g > tau_g", build=build_a, threshold=0.0, strict=True,
+                         sound_upper=float(s.tau_g - glo[0]), key=("pos",)))
+    if flo[0] <= b_rhs and ghi[0] > s.tau_g:
+        def build_b():
+            b, F, G = _builder(f, g, box, pb)
+            b.add_linear_constraint({int(F.outputs[0]): 1.0}, hi=b_rhs, name="neg")
+            b.set_objective({int(G.outputs[0]): 1.0}, offset=-s.tau_g)
+            return b.build()
+        subs.append(_Sub(name="f <= tau_f - gamma => g <= tau_g", build=build_b, threshold=0.0, strict=False,
+                         sound_upper=float(ghi[0] - s.tau_g), key=("neg",)))
+    return subs
+
+
+def _milp(ctx: _Ctx) -> VerificationResult:
+    spec = ctx.spec
+    pb = _pair_bounds(ctx.f, ctx.g, ctx.box, tighten=ctx.tighten, clock=ctx.clock)
+    ctx.stats["lps"] = pb.lps
+    ctx.stats["bounds"] = "crown+differential" if pb.dd is not None else "crown"
+    if pb.tightened:
+        ctx.stats["bounds"] += "+lp"
+    score = ctx.score()
+    # a cheap float search first: a confirmed counterexample needs no solver at all
+    ce, v0, x0 = _search(ctx.box, score, ctx.check, ctx.rng, n=512, top=6)
+    if isinstance(spec, Distance):
+        return _milp_distance(ctx, pb, v0, x0)
+    if ce is not None:
+        return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, _sound_upper_any(ctx, pb), StopReason.REFUTED, ce=ce,
+                          extra={"found_by": "search"})
+    if isinstance(spec, EpsEquivalence):
+        subs = _eps_subs(ctx, pb, spec.eps)
+    elif isinstance(spec, Top1Equivalence):
+        subs = _top1_subs(ctx, pb)
+    else:
+        subs = _decision_subs(ctx, pb)
+    run = _MilpRun(ctx.solver, ctx.check, score, ctx.box, ctx.clock, ctx.rng)
+    run._note(v0, x0) if x0 is not None else None
+    ctx.stats.update(run.stats)
+    uppers: list[float] = []
+    open_subs = [s for s in subs if not s.closed]
+    closed_by_bounds = [s for s in subs if s not in open_subs]
+    uppers += [s.sound_upper for s in closed_by_bounds]
+    unknown = None
+    for n_done, sub in enumerate(open_subs):
+        if ctx.clock.out():
+            unknown = unknown or {"stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
+            uppers.append(sub.sound_upper)
+            continue
+        res = run.run(sub)
+        ctx.stats.update(run.stats)
+        uppers.append(res["upper"])
+        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
+        if res["status"] == "refuted":
+            ce = res["ce"]
+            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), float(ce.value)), StopReason.REFUTED,
+                              ce=ce, margin=run.margin, extra={"sub_problems": len(subs), "found_by": sub.name})
+        if res["status"] == "unknown" and unknown is None:
+            unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
+    lower = run.best_value
+    upper = max(uppers) if uppers else -np.inf
+    extra = {"sub_problems": len(subs), "closed_by_bounds": len(closed_by_bounds)}
+    if unknown is not None:
+        return ctx.result(Verdict.UNKNOWN, lower, upper, unknown["stop"], reason=unknown["reason"],
+                          witness=run.best_x, margin=run.margin, extra=extra)
+    soundness = SOUND_MARGIN if open_subs else SOUND_FLOAT
+    if isinstance(spec, EpsEquivalence):
+        upper = min(upper, spec.eps)
+    return ctx.result(Verdict.EQUIVALENT, lower, upper, StopReason.PROVED, soundness=soundness,
+                      witness=run.best_x, margin=run.margin if open_subs else None, extra=extra)
+
+
+def _flt(v):
+    return None if v is None else float(v)
+
+
+def _sound_upper_any(ctx, pb):
+    spec = ctx.spec
+    if isinstance(spec, (EpsEquivalence, Distance)):
+        subs = _eps_subs(ctx, pb, 0.0)
+        return max(s.sound_upper for s in subs)
+    if isinstance(spec, Top1Equivalence):
+        subs = _top1_subs(ctx, pb)
+        return max((s.sound_upper for s in subs), default=-np.inf)
+    subs = _decision_subs(ctx, pb)
+    return max((s.sound_upper for s in subs), default=-np.inf)
+
+
+def _milp_distance(ctx: _Ctx, pb: _PairBounds, v0, x0) -> VerificationResult:
+    spec = ctx.spec
+    score = ctx.score()
+    subs = _eps_subs(ctx, pb, 0.0)
+    tol_abs = spec.atol
+    run = _MilpRun(ctx.solver, ctx.check, score, ctx.box, ctx.clock, ctx.rng,
+                   atol=max(0.25 * spec.atol, 1e-9), rtol=0.25 * spec.rtol)
+    if x0 is not None:
+        run._note(v0, x0)
+    uppers = []
+    stop, reason = StopReason.TOLERANCE, ""
+    for n_done, sub in enumerate(subs):
+        lower = float(run.best_value) if run.best_value is not None else 0.0
+        if sub.sound_upper <= lower:
+            uppers.append(sub.sound_upper)
+            continue
+        if ctx.clock.out():
+            uppers.append(sub.sound_upper)
+            stop, reason = StopReason.TIME_LIMIT, "time limit reached"
+            continue
+        problem = sub.build()
+        m = tolerance_margin(problem, run.tol)
+        run.margin = max(run.margin, m)
+        run.stats["n_binaries"] = max(run.stats["n_binaries"], problem.n_integer)
+        out = run._solve(problem, stop_if_dual_below=lower - m)
+        if out.input_x is not None:
+            ce, v = run.check(out.input_x)
+            run._note(v, out.input_x)
+        if out.status == "infeasible":
+            uppers.append(-np.inf)
+            continue
+        up = sub.sound_upper if out.dual_bound is None else min(sub.sound_upper, out.dual_bound + m)
+        uppers.append(up)
+        if out.status in ("time_limit", "node_limit", "error"):
+            stop = {"time_limit": StopReason.TIME_LIMIT, "node_limit": StopReason.NODE_LIMIT}.get(
+                out.status, StopReason.SOLVER_ERROR)
+            reason = f"{sub.name}: {out.stop_reason}"
+        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(subs) - n_done - 1)
+    ctx.stats.update(run.stats)
+    lower = run.best_value if run.best_value is not None else Fraction(0)
+    upper = max(max(uppers), float(lower))
+    done = upper - float(lower) <= max(tol_abs, spec.rtol * upper)
+    if stop is StopReason.TOLERANCE and not done:
+        stop, reason = StopReason.NUMERICAL, ("stopped before the tolerance: the solver margin "
+                                              f"{run.margin:.3g} is wider than the requested tolerance")
+    return ctx.result(Verdict.UNKNOWN, lower, upper, stop, reason=reason if not done else "",
+                      soundness=SOUND_MARGIN, witness=run.best_x, margin=run.margin,
+                      extra={"sub_problems": len(subs)})
