@@ -131,3 +131,13 @@ def test_erm_from_csv(capsys, tmp_path):
     bad.write_text("0,1\n1,zero\n")
     rc, _, err = run(capsys, "erm", "--data", str(bad))
     assert rc == 2 and "bad.csv:2: not numbers" in err
+
+
+def test_grid_rank_of_a_model(capsys, tmp_path):
+    net = relucert.Network.random([16, 16, 16, 1], seed=1)
+    path = tmp_path / "dense.npz"
+    relucert.save(net, str(path))
+    rc, out, _ = run(capsys, "grid-rank", str(path), "--size", "8", "--dim", "1")
+    assert rc == 0 and "rank: 16" in out.splitlines() and "exact rational rank" in out
+    rc, _, err = run(capsys, "grid-rank", str(path), "--size", "4", "--channels", "3")
+    assert rc == 2 and "expected positions * templates = 48" in err

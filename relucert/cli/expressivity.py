@@ -2,7 +2,8 @@
 ConvAC ranks.
 
 ``relucert hard-function``, ``relucert depth-separation``, ``relucert zonotope``,
-``relucert approx-bound``, ``relucert erm``, ``relucert convac-rank``, ``relucert convac-sweep``.
+``relucert approx-bound``, ``relucert erm``, ``relucert convac-rank``, ``relucert convac-sweep``,
+``relucert grid-rank``.
 (``relucert regions`` lives with the region machinery in ``relucert.cli.transform``.)
 """
 
@@ -168,6 +169,23 @@ def register(subparsers) -> None:
     p.add_argument("--strides", default="1,2,3,4", help="comma-separated strides (default 1,2,3,4)")
     p.add_argument("--plot", metavar="FILE", help="draw the sweep (.png, .svg or .pdf; needs relucert[plot])")
     p.set_defaults(func=cmd_convac_sweep)
+
+    p = subparsers.add_parser(
+        "grid-rank", help="matricization rank of a ReLU model's grid tensor on one-hot templates",
+        description="Evaluate MODEL (inputs: positions x channels) exactly on every one-hot template image "
+                    "and print 'rank: N' for the chosen partition of the positions (exact Bareiss rank, or "
+                    "a certified lower bound mod 2**31 - 1 for large matrices).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--size", type=int, required=True, help="grid side H (2D) or length N (1D)")
+    p.add_argument("--dim", type=int, choices=(1, 2), default=2, help="grid dimension (default 2)")
+    p.add_argument("--channels", type=int, default=2, help="M, channels per position (default 2)")
+    p.add_argument("--layout", choices=("channel-major", "position-major"), default="channel-major",
+                   help="input order: channel-major (NCHW flattened, default) or position-major")
+    p.add_argument("--output", type=int, default=0, help="output index (default 0)")
+    p.add_argument("--partition", default="left-right",
+                   help="left-right, top-bottom, odd-even, checkerboard, or I=i,j,... (flat positions)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_grid_rank)
 
 
 def _convac_common(p: argparse.ArgumentParser) -> None:
@@ -508,4 +526,31 @@ def cmd_convac_sweep(args) -> int:
         plot_rank_sweep(rows, args.plot, title=f"ConvAC {dims}, M={args.channels}, r={r}, {args.partition} cut")
         if not args.json:
             print(f"wrote {args.plot}")
+    return EXIT_OK
+
+
+def cmd_grid_rank(args) -> int:
+    from .. import io as rio
+    from ..errors import ShapeError, SpecError
+    from ..expressivity.relu_grid import relu_grid_rank
+
+    _positive(args.size, "--size")
+    _positive(args.channels, "--channels")
+    shape = (args.size,) if args.dim == 1 else (args.size, args.size)
+    net = rio.load(args.model)
+    try:
+        rep = relu_grid_rank(net, shape, args.channels, _partition_arg(args.partition), output=args.output,
+                             layout=args.layout)
+    except (ShapeError, SpecError) as exc:
+        raise UsageError(str(exc)) from None
+    data = {"model": args.model, "partition": args.partition, "rank": rep.rank, "exact": rep.exact,
+            "maximum": rep.maximum, "I": list(rep.I), "J": list(rep.J)}
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    print(f"{args.model}: {'-'.join(map(str, net.sizes))}; grid {'x'.join(map(str, shape))}, M={args.channels}, "
+          f"{args.layout}; partition {args.partition}")
+    print(f"rank: {rep.rank}")
+    print(f"{'exact rational rank' if rep.exact else 'rank mod 2**31 - 1 (a certified lower bound)'}; "
+          f"maximum {rep.maximum}")
     return EXIT_OK

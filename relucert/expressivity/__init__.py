@@ -7,6 +7,8 @@
   from many restarts to compare against.
 * :mod:`.convac` -- convolutional arithmetic circuits (Sharir & Shashua), their grid tensors and
   matricization ranks, exact modulo a prime (:mod:`.modrank`).
+* :mod:`.relu_grid` -- exact grid tensors and ranks of ReLU networks on one-hot templates.
+* :mod:`.plots` -- optional figures (matplotlib, imported only when drawing).
 
 Only numpy is imported here; the verifier and matplotlib are imported inside the functions that
 need them.
