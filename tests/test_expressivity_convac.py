@@ -239,3 +239,13 @@ def test_stride_larger_than_kernel_is_rejected():
     # a window spanning the whole axis has no stride to speak of
     net = ConvAC.random((4,), 2, [(4, 1, 3)])
     assert net.layers[0].stride == (4,) and not net.overlapping
+
+
+def test_three_templates_on_3x3_grid():
+    # M = 3: one overlapping 2x2/1 layer with 9 channels, then global pooling
+    net = ConvAC.random((3, 3), 3, [(2, 1, 9)], seed=1)
+    lr = rank_report(net, "left-right")
+    cb = rank_report(net, "checkerboard")
+    assert (lr.rank, lr.maximum) == (27, 27)        # |I| = 3 (first column): 3**3
+    assert (cb.rank, cb.maximum) == (81, 81)        # |I| = 5, |J| = 4: 3**4
+    assert lr.tight and cb.tight

@@ -101,3 +101,18 @@ def test_nnls_matches_scipy(m, n, seed):
     # KKT: the gradient is <= 0 on the zero coordinates and ~0 on the positive ones
     g = A.T @ (b - A @ z)
     assert np.all(g[z == 0] <= 1e-8) and np.allclose(g[z > 0], 0, atol=1e-8)
+
+
+def test_one_unit_optimum_against_a_dense_direction_scan():
+    # w = 1: f = v relu(cos(t) x + sin(t)) + c; for each direction t the best (v, c) is least squares
+    x, y = erm.tiny_dataset(7, seed=5, kind="random")
+    best = erm.global_erm(x, y, 1)
+    t = np.linspace(0, 2 * np.pi, 200001)
+    H = np.maximum(np.cos(t)[:, None] * x[None, :] + np.sin(t)[:, None], 0.0)      # (T, D)
+    hm, ym = H.mean(axis=1), y.mean()
+    var = ((H - hm[:, None]) ** 2).sum(axis=1)
+    cov = ((H - hm[:, None]) * (y - ym)[None, :]).sum(axis=1)
+    sse = ((y - ym) ** 2).sum() - np.where(var > 1e-300, cov ** 2 / np.where(var > 1e-300, var, 1.0), 0.0)
+    scan = sse / x.size
+    assert scan.min() >= best.loss - 1e-12
+    assert scan.min() <= best.loss + 1e-6          # the scan approaches the optimum
