@@ -291,7 +291,6 @@ class ConvAC:
         return np.concatenate(results)
 
     def _forward(self, d, Ws, out_w, arith, prime):
-        B = d.shape[0]
         y = None
         for li, (idx, W) in enumerate(zip(self._index, Ws)):
             if li == 0:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import ceil, comb, prod
+from math import comb, prod
 from typing import Sequence
 
 import numpy as np
