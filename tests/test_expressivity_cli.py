@@ -90,7 +90,9 @@ def test_hard_function_pieces_and_model_out(capsys, tmp_path):
     rc, out, _ = run(capsys, "hard-function", "--w", "3", "--k", "2", "--breakpoints", "1/2,3/4;1/4,3/4")
     assert rc == 0 and "pieces: 9" in out.splitlines()
     rc, _, err = run(capsys, "hard-function", "--w", "3", "--k", "2", "--breakpoints", "1/3,2/3")
-    assert rc == 4 and "not exactly a float64" in err
+    assert rc == 2 and "not exactly a float64" in err
+    rc, _, err = run(capsys, "hard-function", "--w", "3", "--k", "2", "--depth", "3")
+    assert rc == 2 and "depth must be <= k" in err
 
 
 def test_depth_separation_corollary_numbers(capsys):

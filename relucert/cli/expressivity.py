@@ -216,12 +216,18 @@ def cmd_hard_function(args) -> int:
             raise UsageError("--sawtooth takes no --breakpoints or --depth")
         net, w = fam.sawtooth(k), 2
         label = f"sawtooth (tent composed {k} times)"
-    elif args.depth is not None:
-        net = fam.shallow_hard_function(w, k, args.depth, breakpoints=_breakpoints(args.breakpoints))
-        label = f"hard function w={w}, k={k} as {args.depth} hidden layer(s)"
     else:
-        net = fam.hard_function(w, k, breakpoints=_breakpoints(args.breakpoints))
-        label = f"hard function w={w}, k={k}"
+        from ..errors import SpecError
+
+        try:
+            if args.depth is not None:
+                net = fam.shallow_hard_function(w, k, args.depth, breakpoints=_breakpoints(args.breakpoints))
+                label = f"hard function w={w}, k={k} as {args.depth} hidden layer(s)"
+            else:
+                net = fam.hard_function(w, k, breakpoints=_breakpoints(args.breakpoints))
+                label = f"hard function w={w}, k={k}"
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
     expected = w ** k
     data = {"network": label, "hidden_layers": net.depth, "widths": net.widths, "size": net.n_relus,
             "expected_pieces": expected}
