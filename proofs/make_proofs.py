@@ -1,4 +1,5 @@
-"""Rebuild the certificates in proofs/: ``python proofs/make_proofs.py``.
+"""Rebuild the certificates in proofs/: ``python proofs/make_proofs.py``
+(``--bench``: measure larger trees into ``proofs/bench.json`` instead).
 
 Every network here is built in code (worked examples of the papers, or seeded random nets and
 their rewrites) and saved as ``.npz`` under ``proofs/models/``; each case is certified with
@@ -100,23 +101,73 @@ def cases():
         ("rand-top1-perm", r3, _perm_scale(r3, 2), Box.cube(2), Top1Equivalence(),
          "classifier and its permuted/scaled rewrite agree on the top class (structural)"),
         ("rand-prune", r1, _pruned(r1, 0.05), Box.cube(2), None,
-         "weights below 0.05 pruned; eps = 1.5 x the sound distance bound"),
+         "weights below 0.05 pruned; eps = 1.5 x the sampled sup"),
         ("rand-quantize", r2, _quantized(r2, 6), Box.cube(3), None,
-         "weights rounded to multiples of 2^-6, all outputs; eps = 1.5 x the sound distance bound"),
+         "weights rounded to multiples of 2^-6, all outputs; eps = 1.5 x the sampled sup"),
         ("rand-prune-aggressive", r1, _pruned(r1, 0.5), Box.cube(2), EpsEquivalence(0.05),
          "bad transform: weights below 0.5 pruned (refuted)"),
     ]
 
 
 def _auto_eps(f, g, box):
-    from relucert import distance
+    """1.5 x the largest |f - g| seen at 50,000 sampled points, to two digits."""
+    X = box.sample(50000, np.random.default_rng(0))
+    return EpsEquivalence(float(f"{1.5 * np.abs(f(X) - g(X)).max():.2g}"))
 
-    d = distance(f, g, box, atol=1e-5, rtol=1e-2)
-    eps = float(f"{1.5 * d.upper:.2g}")
-    return EpsEquivalence(eps)
+
+def bench_cases():
+    r1 = Network.random([2, 16, 16, 1], seed=11, name="rand-2-16-16-1")
+    r4 = Network.random([2, 32, 32, 2], seed=14, name="rand-2-32-32-2")
+    r5 = Network.random([3, 20, 20, 20, 1], seed=15, name="rand-3-20-20-20-1")
+    r6 = Network.random([5, 50, 50, 50, 5], seed=16, name="rand-5-50-50-50-5")
+    return [
+        ("max-3unit-vs-4unit eps=1e-3", _max3(), _max4(), Box.cube(2), EpsEquivalence(1e-3)),
+        ("max-3unit-vs-4unit eps=3e-4", _max3(), _max4(), Box.cube(2), EpsEquivalence(3e-4)),
+        ("max-3unit-vs-4unit eps=1e-4", _max3(), _max4(), Box.cube(2), EpsEquivalence(1e-4)),
+        ("rand-2-16-16-1 q8 eps=1.02x sampled sup", r1, _quantized(r1, 8), Box.cube(2), 1.02),
+        ("rand-2-32-32-2 prune0.02 eps=1.05x sampled sup", r4, _pruned(r4, 0.02), Box.cube(2), 1.05),
+        ("rand-3-20-20-20-1 q7 eps=1.5x sampled sup", r5, _quantized(r5, 7), Box.cube(3), 1.5),
+        ("rand-2-32-32-2 q10 eps=1.005x sampled sup", r4, _quantized(r4, 10), Box.cube(2), 1.005),
+        ("rand-5-50-50-50-5 q10 eps=2x sampled sup", r6, _quantized(r6, 10), Box.cube(5, -0.5, 0.5), 2.0),
+    ]
+
+
+def bench() -> int:
+    """Larger trees (not kept in the repo): prove time, check time and size per 10,000 leaves."""
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, f, g, box, spec in bench_cases():
+            if not isinstance(spec, EpsEquivalence):   # a factor above the sampled sup
+                X = box.sample(50000, np.random.default_rng(0))
+                spec = EpsEquivalence(float(f"{spec * np.abs(f(X) - g(X)).max():.3g}"))
+            t0 = time.perf_counter()
+            res = certify(f, g, box, spec, time_limit=120, fallback_verify=False)
+            if res.certificate is None:
+                print(json.dumps({"case": name, "eps": spec.eps, "verdict": str(res.verdict), "reason": res.reason}))
+                continue
+            prove_s = time.perf_counter() - t0
+            path = Path(tmp) / "c.json"
+            size = res.write(path, save_models=True)
+            t0 = time.perf_counter()
+            rep = check_certificate(path)
+            check_s = time.perf_counter() - t0
+            leaves = rep.stats.get("leaves", 0)
+            tree_bytes = len(res.certificate["proof"]["tree"]["bits"]) if "proof" in res.certificate else 0
+            row = {"case": name, "eps": spec.eps, "verdict": rep.verdict,
+                   "bound": res.certificate.get("proof", {}).get("bound"), "leaves": leaves, "bytes": size,
+                   "tree_bytes": tree_bytes, "bytes_per_10k_leaves": round(size * 1e4 / max(leaves, 1)),
+                   "prove_s": round(prove_s, 3), "check_s": round(check_s, 3)}
+            rows.append(row)
+            print(json.dumps(row))
+    (HERE / "bench.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
 
 
 def main(argv=None) -> int:
+    if argv and "--bench" in argv:
+        return bench()
     MODELS.mkdir(exist_ok=True)
     results = []
     for name, f, g, box, spec, what in cases():
@@ -148,4 +199,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -26,6 +26,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -181,12 +182,25 @@ def _frac_layers(net):
             for L in net.layers]
 
 
-def _eval_exact(flayers, x):
-    h = list(x)
-    for i, (W, b) in enumerate(flayers):
-        z = [sum((w * v for w, v in zip(row, h) if w and v), bi) for row, bi in zip(W, b)]
-        h = z if i == len(flayers) - 1 else [v if v > 0 else Fraction(0) for v in z]
-    return h
+def _eval_exact(net, x):
+    """Exact outputs at rational ``x``: each layer's float64 weights are ``integers / 2**k``,
+    so the pass runs on Python integers with one common denominator."""
+    den = 1
+    for v in x:
+        den = den * v.denominator // gcd(den, v.denominator)
+    vec = [v.numerator * (den // v.denominator) for v in x]
+    scale = den
+    for i, L in enumerate(net.layers):
+        W = [[w.as_integer_ratio() for w in row] for row in L.weight.tolist()]
+        b = [v.as_integer_ratio() for v in L.bias.tolist()]
+        k = max(d.bit_length() - 1 for _, d in [r for row in W for r in row] + b)
+        Wi = [[n << (k - d.bit_length() + 1) for n, d in row] for row in W]
+        vec = [sum(w * v for w, v in zip(row, vec) if w) + (n << (k - d.bit_length() + 1)) * scale
+               for row, (n, d) in zip(Wi, b)]
+        scale <<= k
+        if i < len(net.layers) - 1:
+            vec = [v if v > 0 else 0 for v in vec]
+    return [Fraction(v, scale) for v in vec]
 
 
 # -- the claim -------------------------------------------------------------------------------
@@ -241,8 +255,8 @@ def _check_witness(w, claim, nets) -> tuple[Fraction, str]:
     for i, (a, v, b) in enumerate(zip(claim["lo"], x, claim["hi"])):
         if not a <= v <= b:
             raise _Invalid(f"witness.x[{i}]", f"x[{i}] = {_fmt(v)} lies outside the box [{_fmt(a)}, {_fmt(b)}]")
-    fy = _eval_exact(_frac_layers(nets["f"]), x)
-    gy = _eval_exact(_frac_layers(nets["g"]), x)
+    fy = _eval_exact(nets["f"], x)
+    gy = _eval_exact(nets["g"], x)
     if claim["kind"] == "eps":
         k = max(claim["outputs"], key=lambda j: abs(fy[j] - gy[j]))
         slack = abs(fy[k] - gy[k]) - claim["eps"]
