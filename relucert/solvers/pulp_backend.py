@@ -156,6 +156,12 @@ class PulpSolver(MilpSolver):
 
         st, sst = lp.status, getattr(lp, "sol_status", None)
         vals = [v.varValue for v in xs]
+        # PuLP leaves columns that appear in no row and not in the objective unset: any value in
+        # their bounds is optimal, take the one closest to 0
+        used = (np.diff(problem.A.tocsc().indptr) > 0) | (problem.c != 0)
+        for j in np.flatnonzero(~used):
+            if vals[j] is None:
+                vals[j] = float(np.clip(0.0, problem.col_lo[j], problem.col_hi[j]))
         x = None
         if st != pulp.LpStatusInfeasible and all(v is not None for v in vals):
             x = feasible_point(problem, np.array(vals, dtype=np.float64))
