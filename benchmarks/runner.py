@@ -190,7 +190,7 @@ def run(names: list[str] | None = None, *, quick: bool = False, options: dict | 
             total += 1
             ok += rec["as_expected"]
             mark = "ok " if rec["as_expected"] else "UNEXPECTED"
-            extra = "".join(f" {k}={_fmt(rec[k])}" for k in ("lower", "upper", "nodes") if k in rec)
+            extra = "".join(f" {k}={_fmt(rec[k])}" for k in ("wall_s", "lower", "upper", "nodes") if k in rec)
             out(f"{mark} {case.name:<34} {rec['verdict']:<15} expected {'|'.join(case.expected):<15} "
                 f"{rec['time_s']:8.3f} s{extra}" + (f"  ({rec['detail']})" if rec.get("detail") and
                                                    not rec["as_expected"] else ""))
@@ -292,7 +292,7 @@ def write_results_md(*, results_dir: Path | None = None, results_md: Path | None
         suite = SUITES.get(name)
         summ = suite.summarize if suite is not None and suite.summarize is not None else default_summary
         parts.append("\n".join(summ(recs, data)) + "\n\n")
-        cols = ["name", "group", "verdict", "expected", "time_s", "lower", "upper", "nodes"]
+        cols = ["name", "group", "verdict", "expected", "time_s", "wall_s", "lower", "upper", "nodes"]
         parts.append("<details><summary>every case</summary>\n\n| " + " | ".join(cols) + " |\n|"
                      + "---|" * len(cols) + "\n")
         for r in recs:

@@ -122,18 +122,20 @@ class _State:
 
 
 def _blocks(pair: DiffPair, j: int):
-    """``K_j = [[W^f, 0, b^f], [Dw, W^g, db]]`` (``[[W^f, b^f], [Dw, db]]`` for the first layer) and
-    its absolute value, cached on the pair: one product ``[Lz, Ld] @ K_j`` gives the coefficients
-    of ``h^f_{j-1}`` (or ``x``), of ``phi_{j-1}`` and the constant."""
+    """Per-layer matrices for :func:`_backsub`, cached on the pair: ``KM = [W^f; Dw]`` (the
+    coefficients of ``h^f_{j-1}`` or ``x`` come out of ``[Lz, Ld] @ KM``), ``kb = [b^f; db]``, and
+    ``|K|`` for the a-priori error of the product ``[Lz, Ld] @ [[W^f, 0, b^f], [Dw, W^g, db]]``."""
     cache = pair.__dict__.setdefault("_blocks", {})
     if j not in cache:
         P = pair.layers[j]
         n, m = P.Wf.shape
+        KM = np.ascontiguousarray(np.vstack([P.Wf, P.Dw]))
+        kb = np.concatenate([P.bf, P.db])
         if j == 0:
-            K = np.block([[P.Wf, P.bf[:, None]], [P.Dw, P.db[:, None]]])
+            absK = np.abs(np.block([[P.Wf, P.bf[:, None]], [P.Dw, P.db[:, None]]]))
         else:
-            K = np.block([[P.Wf, np.zeros((n, m)), P.bf[:, None]], [P.Dw, P.Wg, P.db[:, None]]])
-        cache[j] = (K, np.abs(K))
+            absK = np.abs(np.block([[P.Wf, np.zeros((n, m)), P.bf[:, None]], [P.Dw, P.Wg, P.db[:, None]]]))
+        cache[j] = (KM, kb, np.ascontiguousarray(P.Wg), absK)
     return cache[j]
 
 
@@ -141,10 +143,10 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
     """Upper bound of ``Lz z^f_k + Ld D_k + c`` over each box (``Lz=None`` means zero).
 
     Invariant (exact reals): objective <= ``Lz . z^f_j + Ld . D_j + c`` for every input of the box.
-    One step substitutes the affine layer ``j`` with a single matrix product ``[Lz, Ld] @ K_j``
-    and then the relaxations of ``h^f_{j-1}`` and ``phi_{j-1}``; every rounding error (bounded
-    a priori with ``|h^f| <= hmax``, ``|phi| <= phimax``, ``|z^f| <= zmax``, ``|D| <= dmax``) and the
-    weight residuals ``Rw``, ``rb`` go into ``c``, rounded up."""
+    One step substitutes the affine layer ``j`` (``[Lz, Ld] @ [[W^f, 0, b^f], [Dw, W^g, db]]``, as
+    two products) and then the relaxations of ``h^f_{j-1}`` and ``phi_{j-1}``; every rounding error
+    (bounded a priori with ``|h^f| <= hmax``, ``|phi| <= phimax``, ``|z^f| <= zmax``,
+    ``|D| <= dmax``) and the weight residuals ``Rw``, ``rb`` go into ``c``, rounded up."""
     B, R, n = Ld.shape
     Y = np.empty((B, R, 2 * n))
     Y[..., :n] = 0.0 if Lz is None else Lz
@@ -152,41 +154,50 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
     for j in range(k, -1, -1):
         P = pair.layers[j]
         m = P.Wf.shape[1]
-        K, absK = _blocks(pair, j)
+        KM, kb, Wg, absK = _blocks(pair, j)
         vmax = st.xmax if j == 0 else st.hmax[j - 1]
-        # the product and its a-priori error: gamma(2n) |Y| |K| [v; phi; 1], plus the residuals
+        # the product's a-priori error: gamma(2n) |Y| |K| [v; phi; 1], plus the residuals Rw, rb
         ones = np.ones((B, 1))
         vext = np.concatenate([vmax, ones], axis=1) if j == 0 else \
             np.concatenate([vmax, st.phimax[j - 1], ones], axis=1)
         wvec = mm_up(vext, absK.T) * gamma(2 * n)                                  # (B, 2n)
         wvec[:, n:] += mm_up(vmax, P.absRw.T) + P.absRb
-        Z = (Y.reshape(B * R, 2 * n) @ K).reshape(B, R, -1)
-        absY = np.abs(Y)
-        err = mm_up(absY, up(wvec * (1 + 4 * U))[..., None])[..., 0]
-        M = Z[..., :m]
-        c = add_up(c, Z[..., -1], err)
+        Y2 = Y.reshape(B * R, 2 * n)
+        err = mm_up(np.abs(Y), up(wvec * (1 + 4 * U))[..., None])[..., 0]
+        cb = (Y2 @ kb).reshape(B, R)
+        c = add_up(c, cb, err)
         if j == 0:
-            return add_up(box_max(np.ascontiguousarray(M), st.xc, st.xr), c)
-        N = Z[..., m:2 * m]
+            M = (Y2 @ KM).reshape(B, R, m)
+            return add_up(box_max(M, st.xc, st.xr), c)
+        Z = np.empty((B, R, 2 * m))
+        Z[..., :m] = (Y2 @ KM).reshape(B, R, m)
+        Z[..., m:] = (Y.reshape(B * R, 2 * n)[:, n:] @ Wg).reshape(B, R, m)
         s, t, a = st.relu_f[j - 1]
         (pzu, pdu, pcu), (pzl, pdl, pcl) = st.phi[j - 1]
-        Mpos = M > 0
-        Npos = N > 0
-        t1 = M * np.where(Mpos, s[:, None, :], a[:, None, :])          # a in {0, 1}: exact
-        t3 = N * np.where(Npos, pzu[:, None, :], pzl[:, None, :])      # pz in {-1, 0, 1}: exact
+        # slopes for positive / negative coefficients of [h^f, phi]:  h <= s z + t, h >= a z;
+        # phi <= pzu z + pdu D + pcu, phi >= pzl z + pdl D + pcl
+        sp = np.concatenate([s, pzu], axis=1)[:, None, :]
+        sn = np.concatenate([a, pzl], axis=1)[:, None, :]
+        Zp = np.maximum(Z, 0.0)
+        Zn = Z - Zp                                   # exact: one of the two is zero
+        T = Zp * sp
+        T += Zn * sn                                  # exact products (a, pz in {0, +-1}) but for s
         Y = np.empty((B, R, 2 * m))
-        np.add(t1, t3, out=Y[..., :m])
-        np.multiply(N, np.where(Npos, pdu[:, None, :], pdl[:, None, :]), out=Y[..., m:])
-        cst = (np.maximum(M, 0.0) * t[:, None, :]).sum(-1) + \
-            (N * np.where(Npos, pcu[:, None, :], pcl[:, None, :])).sum(-1)
-        # rounding: |t1 + t3 - exact| <= 2u (|M| + |N|) (slopes in [0, 1]), |N pd - exact| <= u |N|,
-        # the constant sum <= gamma(2m) (|M| |t| + |N| max|pc|)
+        np.add(T[..., :m], T[..., m:], out=Y[..., :m])
+        np.multiply(Zp[..., m:], pdu[:, None, :], out=Y[..., m:])
+        Y[..., m:] += Zn[..., m:] * pdl[:, None, :]
+        cp = np.concatenate([t, pcu], axis=1)
+        cn = np.concatenate([np.zeros_like(t), pcl], axis=1)
+        cst = (Zp @ cp[..., None])[..., 0] + (Zn @ cn[..., None])[..., 0]
+        # rounding: |fl(M s) + t3 - exact| <= 2u (|M| + |N|) (slopes in [0, 1]); |fl(N pd) - N pd|
+        # <= 2u |N| (two products, disjoint supports, pd in [0, 1]); the constant products and sums
+        # <= gamma(2m + 2) (|M| |t| + |N| max|pc|)
         zm, dm = st.zmax[j - 1], st.dmax[j - 1]
         g2 = gamma(2 * m + 2)
         wM = 2 * U * zm + g2 * np.abs(t)
-        wN = 2 * U * zm + U * dm + g2 * np.maximum(np.abs(pcu), np.abs(pcl))
-        absMN = np.abs(Z[..., :2 * m])
-        perr = mm_up(absMN, up(np.concatenate([wM, wN], axis=1) * (1 + 4 * U))[..., None])[..., 0]
+        wN = 2 * U * zm + 2 * U * dm + g2 * np.maximum(np.abs(pcu), np.abs(pcl))
+        absZ = Zp - Zn
+        perr = mm_up(absZ, up(np.concatenate([wM, wN], axis=1) * (1 + 4 * U))[..., None])[..., 0]
         c = add_up(c, cst, perr)
         n = m
     raise AssertionError("unreachable")
@@ -227,33 +238,43 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             r = up(mm_up(st.xmax, P.absRw.T) + P.absRb)     # |Rw x + rb|, rounded upward
             dl_, dh_ = down(dl_ - r), up(dh_ + r)
         else:
-            # back-substitute only for neurons whose phase is undecided by the interval bounds
-            need_f = np.flatnonzero(((fl_ < 0) & (fh_ > 0)).any(axis=0))
-            need_d = np.flatnonzero((((fl_ < 0) & (fh_ > 0)) | ((gl_ < 0) & (gh_ > 0))
-                                     | ((fl_ >= 0) != (gl_ >= 0))).any(axis=0))
+            # back-substitute, box by box (rows padded to the largest count in the batch), z^f and
+            # D for every neuron not inactive in both nets (an inactive pair has h = phi = 0 whatever
+            # the bounds; for the others tighter z^f bounds also tighten g = f + D and the next
+            # layer's intervals)
+            mask_d = ~((fh_ <= 0) & (gh_ <= 0))
+            mask_f = mask_d.copy()
             if backsub_rows == "d":
-                need_f = need_f[:0]
+                mask_f = np.zeros_like(mask_f)
             elif backsub_rows == "f":
-                need_d = need_d[:0]
-            nf, nd = need_f.size, need_d.size
+                mask_d = np.zeros_like(mask_d)
+            kf, kd = int(mask_f.sum(axis=1).max()), int(mask_d.sum(axis=1).max())
             dl_ = np.full_like(fl_, -np.inf)
             dh_ = np.full_like(fl_, np.inf)
-            if nf + nd:
-                rows = np.zeros((2 * nf + 2 * nd, n))
-                rows[np.arange(nf), need_f] = 1.0
-                rows[nf + np.arange(nf), need_f] = -1.0
-                Lz = np.zeros((2 * nf + 2 * nd, n))
-                Lz[:2 * nf] = rows[:2 * nf]
-                Ld = np.zeros((2 * nf + 2 * nd, n))
-                Ld[2 * nf + np.arange(nd), need_d] = 1.0
-                Ld[2 * nf + nd + np.arange(nd), need_d] = -1.0
-                Lz = np.broadcast_to(Lz, (B,) + Lz.shape).copy()
-                Ld = np.broadcast_to(Ld, (B,) + Ld.shape).copy()
-                ub = _backsub(pair, st, k, Lz if nf else None, Ld, np.zeros((B, Lz.shape[1])))
-                fl_[:, need_f] = np.maximum(fl_[:, need_f], -ub[:, nf:2 * nf])
-                fh_[:, need_f] = np.minimum(fh_[:, need_f], ub[:, :nf])
-                dh_[:, need_d] = ub[:, 2 * nf:2 * nf + nd]
-                dl_[:, need_d] = -ub[:, 2 * nf + nd:]
+            if kf + kd:
+                of = np.argsort(~mask_f, axis=1, kind="stable")[:, :kf]
+                od = np.argsort(~mask_d, axis=1, kind="stable")[:, :kd]
+                vf = np.take_along_axis(mask_f, of, 1)
+                vd = np.take_along_axis(mask_d, od, 1)
+                R = 2 * kf + 2 * kd
+                Lz = np.zeros((B, R, n))
+                Ld = np.zeros((B, R, n))
+                bi = np.arange(B)[:, None]
+                rf = np.arange(kf)[None, :]
+                rd = np.arange(kd)[None, :]
+                Lz[bi, rf, of] = np.where(vf, 1.0, 0.0)
+                Lz[bi, kf + rf, of] = np.where(vf, -1.0, 0.0)
+                Ld[bi, 2 * kf + rd, od] = np.where(vd, 1.0, 0.0)
+                Ld[bi, 2 * kf + kd + rd, od] = np.where(vd, -1.0, 0.0)
+                ub = _backsub(pair, st, k, Lz if kf else None, Ld, np.zeros((B, R)))
+                if kf:
+                    cur_h = np.take_along_axis(fh_, of, 1)
+                    cur_l = np.take_along_axis(fl_, of, 1)
+                    np.put_along_axis(fh_, of, np.where(vf, np.minimum(cur_h, ub[:, :kf]), cur_h), 1)
+                    np.put_along_axis(fl_, of, np.where(vf, np.maximum(cur_l, -ub[:, kf:2 * kf]), cur_l), 1)
+                if kd:
+                    np.put_along_axis(dh_, od, np.where(vd, ub[:, 2 * kf:2 * kf + kd], np.inf), 1)
+                    np.put_along_axis(dl_, od, np.where(vd, -ub[:, 2 * kf + kd:], -np.inf), 1)
             # neurons with no back-substituted D bound: D only enters through |phi| <= |D| and the
             # stable cases, so a one-layer bound suffices
             P_ = pair.layers[k]

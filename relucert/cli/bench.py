@@ -53,6 +53,9 @@ def register(subparsers) -> None:
                    "(ACAS: default 120 s)")
     r.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="threads for numpy's BLAS (default 1: the bound engines do many small products)")
+    r.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="clock for time limits and reported times (default cpu: process time, since the "
+                        "machine may be shared; wall times are recorded too)")
     r.add_argument("--no-write", action="store_true", help="print only; leave results files alone")
     r.add_argument("--bench-dir", metavar="DIR", help="the benchmarks/ folder (default: the checkout's)")
     r.set_defaults(func=cmd_run)
@@ -80,8 +83,9 @@ def cmd_run(args) -> int:
     if bad:
         raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(runner.SUITES)}")
     cmd = "relucert bench run" + "".join(f" --suite {n}" for n in names) + (" --quick" if args.quick else "") \
-        + (f" --time-limit {args.time_limit:g}" if args.time_limit else "")
-    options = {"blas_threads": args.blas_threads}
+        + (f" --time-limit {args.time_limit:g}" if args.time_limit else "") \
+        + (" --clock wall" if args.clock == "wall" else "")
+    options = {"blas_threads": args.blas_threads, "clock": args.clock}
     if args.time_limit:
         options["time_limit"] = args.time_limit
     res = runner.run(names, quick=args.quick, options=options, write=not args.no_write, command=cmd,
