@@ -8,7 +8,6 @@ import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 import relucert
 from relucert import Network

@@ -20,7 +20,7 @@ The smallest manifest::
     box = "-0.3:0.68,-0.5:0.5,-0.5:0.5,0.45:0.5,-0.5:-0.45"   # or: vnnlib = "prop_1.vnnlib"
 
 Relative paths are relative to the manifest's folder.  See :data:`JOB_FIELDS` for every field
-and ``docs`` in :mod:`relucert.zoo` for pairing rules and ``[[instances]]`` tables.
+and :mod:`relucert.zoo` for pairing rules and ``[[instances]]`` tables.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import ManifestError
 
