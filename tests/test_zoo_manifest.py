@@ -270,3 +270,10 @@ def test_example_acas_manifest_lists_the_whole_set():
     assert len({j.name for j in m.jobs}) == 286
     assert all(Path(j.f).is_file() and Path(j.g).is_file() for j in m.jobs)
     assert {tuple(j.spec["outputs"]) for j in m.jobs} == {(0,), (1,), (3,), (4,)}
+
+
+def test_instances_csv_alone_is_a_manifest():
+    """`relucert zoo run instances.csv`: the nets are found in the CSV's sub-folders."""
+    m = load_manifest(ACAS / "instances.csv")
+    assert len(m.jobs) == 286 and m.jobs[0].timeout == 60.0
+    assert Path(m.jobs[0].f).parent.name == "nnet" and Path(m.jobs[0].g).parent.name == "compressed_nnets"

@@ -541,7 +541,9 @@ def _merge(defaults: dict, own: dict) -> dict:
 _PROJECT_COLUMNS = ("id", "property", "target_output", "net", "net2", "eps", "box_lo_norm", "box_hi_norm")
 
 
-def _find_model(ctx: _Ctx, column: str, name: str, search: list[Path]) -> str:
+def _find_model(ctx: _Ctx, column: str, name: str, search: list[Path], *, deep: Path | None = None) -> str:
+    """The model file ``name`` in the first ``search`` folder holding it; with ``deep``, else the
+    single file of that name in the sub-folders of ``deep`` (two levels down)."""
     if not name:
         raise ctx.error(column, f"column {column!r} is empty")
     p = Path(name)
@@ -552,6 +554,13 @@ def _find_model(ctx: _Ctx, column: str, name: str, search: list[Path]) -> str:
     for c in cands:
         if c.is_file():
             return str(c)
+    if deep is not None and not p.is_absolute():
+        found = sorted({str(c) for pat in (f"*/{name}", f"*/*/{name}") for c in deep.glob(pat) if c.is_file()})
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ctx.error(column, f"column {column!r}: model {name!r} is ambiguous: {', '.join(found[:3])}; "
+                                    f"name the folders with search = [...]")
     raise ctx.error(column, f"column {column!r}: model {name!r} not found in {', '.join(str(d) for d in search)}")
 
 
@@ -565,6 +574,7 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
     * this project's (a header ``id,property,target_output,net,net2,eps,box_lo_norm,box_hi_norm``;
       boxes as ``;``-separated numbers): one eps job per row on outputs ``[target_output]``
       (``target="target"``, the reference reading) or on every output (``target="all"``);
+      without ``search``, a model not next to the CSV is looked for in its sub-folders;
     * VNN-COMP's (no header, rows ``model,vnnlib[,timeout]``): g comes from ``g_template``
       (e.g. ``'{stem}_16bit{suffix}'``), the box from the VNN-LIB file, eps from ``options``.
 
@@ -623,8 +633,8 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
                 hi = [float(v) for v in r["box_hi_norm"].split(";")]
             except ValueError:
                 raise ctx.error("box_lo_norm", "columns 'box_lo_norm'/'box_hi_norm' must be ';'-separated numbers") from None
-            f = _find_model(ctx, "net", r["net"], search_dirs)
-            g = _find_model(ctx, "net2", r["net2"], search_dirs)
+            f = _find_model(ctx, "net", r["net"], search_dirs, deep=None if search else base)
+            g = _find_model(ctx, "net2", r["net2"], search_dirs, deep=None if search else base)
             opts = dict(options)
             opts.setdefault("eps", eps)
             opts["eps"] = eps
