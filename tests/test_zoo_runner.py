@@ -87,6 +87,28 @@ def test_crash_hang_and_oom_are_recorded_while_the_rest_complete(tmp_path, monke
     assert rows["raise"]["verdict"] == "ERROR" and "fault injected" in rows["raise"]["reason"]
 
 
+def test_a_real_job_past_its_memory_limit_is_out_of_memory(tmp_path):
+    """No injected fault: the MNIST pair (784-100-100-10) cannot even be set up in 120 MiB."""
+    mnist = Path(__file__).resolve().parents[2] / "shared" / "data" / "acas-neurodiff"
+    p = tmp_path / "zoo.toml"
+    p.write_text(textwrap.dedent(f"""
+        [defaults]
+        eps = 0.05
+        timeout = 20
+        box = "0:0.1"
+        [[job]]
+        name = "mnist"
+        f = "{mnist / 'nnet' / 'mnist_relu_3_100.nnet'}"
+        g = "{mnist / 'compressed_nnets' / 'mnist_relu_3_100_16bit.nnet'}"
+        memory_limit = "120MiB"
+        """))
+    db = tmp_path / "r.sqlite"
+    s = run_zoo(p, db, workers=1)
+    assert s.exit_code == 0 and s.counts["ERROR"] == 1
+    r = _rows(db)["mnist"]
+    assert r["stop_reason"] == "out_of_memory", r["reason"]
+
+
 def test_rerun_skips_done_jobs_and_reruns_changed_models(tmp_path):
     nets = _nets(tmp_path)
     p = _manifest(tmp_path, _job("a") + _job("b", g="far"))

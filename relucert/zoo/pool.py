@@ -177,8 +177,11 @@ def _crash_result(payload: dict, w: _Worker, elapsed: float) -> dict:
     if code == -signal.SIGKILL:
         how += " (out of memory, or killed from outside)"
     tail = w.log_tail()
+    # native code that dies on a failed allocation (OpenBLAS, a solver) is out of memory too
+    oom = any(m in tail for m in ("Memory allocation", "MemoryError", "Cannot allocate memory", "std::bad_alloc",
+                                  "out of memory"))
     return {"name": payload.get("name"), "verdict": "ERROR", "lower": None, "upper": None,
-            "stop_reason": "crash", "method": payload.get("method"),
+            "stop_reason": "out_of_memory" if oom else "crash", "method": payload.get("method"),
             "reason": f"worker crashed: {how}" + (f"; last output: {tail}" if tail else ""),
             "time_s": None, "wall_s": elapsed, "counterexample": None, "stats": {}}
 
