@@ -137,7 +137,8 @@ def _cell_points(cell, n):
 
 
 def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
-    cells, st = enumerate_cells([f, g], box, max_cells=max_cells)
+    cells, st = enumerate_cells([f, g], box, max_cells=max_cells, absorb_slivers=True)
+    xabs = [max(abs(Fraction(float(l))), abs(Fraction(float(h)))) for l, h in zip(box.lo, box.hi)]
     n = f.n_inputs
     eps = Fraction(spec.eps)
     upper = Fraction(0)
@@ -145,11 +146,13 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
     uncertain = 0
     for cell in cells:
         (Af, cf), (Ag, cg) = cell.maps
+        Ef, Eg = cell.errors
         for k in outputs:
             da = [a - b for a, b in zip(Af[k], Ag[k])]
             dc = cf[k] - cg[k]
+            slack = Ef[k] + Eg[k]   # certified |net - map| from absorbed slivers (0 when exact)
             if all(v == 0 for v in da):
-                bound = abs(dc)
+                bound = abs(dc) + slack
                 if bound > eps and cell.certified:
                     cand = _cell_points(cell, n)
                 else:
@@ -160,13 +163,13 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
                 bound = None
                 for sgn in (1, -1):
                     # max sgn*d = -min(-sgn*d)
-                    m, xlp = certified_min([-sgn * v for v in da], cell.rows, cell.rhs, cell.G, cell.g)
+                    m, xlp = certified_min([-sgn * v for v in da], cell.rows, cell.rhs, cell.G, cell.g, xabs)
                     if xlp is not None:
                         cand.append(np.clip(xlp, box.lo, box.hi))
                     if m is None:
                         uncertain += 1
                         continue
-                    val = -m + sgn * dc
+                    val = -m + sgn * dc + slack
                     bound = val if bound is None else max(bound, val)
                 if bound is None:
                     bound = Fraction(10**30)
@@ -198,17 +201,22 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
 
 def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
     """``f >= tau_f + gamma => g > tau_g`` and ``f <= tau_f - gamma => g <= tau_g``, per cell, exactly."""
-    cells, st = enumerate_cells([f, g], box, max_cells=max_cells)
-    hi_t = Fraction(spec.tau_f) + Fraction(spec.gamma)
-    lo_t = Fraction(spec.tau_f) - Fraction(spec.gamma)
-    tg = Fraction(spec.tau_g)
+    cells, st = enumerate_cells([f, g], box, max_cells=max_cells, absorb_slivers=True)
+    xabs = [max(abs(Fraction(float(l))), abs(Fraction(float(h)))) for l, h in zip(box.lo, box.hi)]
+    hi_t0 = Fraction(spec.tau_f) + Fraction(spec.gamma)
+    lo_t0 = Fraction(spec.tau_f) - Fraction(spec.gamma)
+    tg0 = Fraction(spec.tau_g)
     unsure = 0
     worst = None  # the measured quantity's lower end
     for cell in cells:
         (Af, cf), (Ag, cg) = cell.maps
         af, bf = list(Af[0]), cf[0]
         ag, bg = list(Ag[0]), cg[0]
+        Ef, Eg = cell.errors[0][0], cell.errors[1][0]
+        # with absorbed slivers the nets are within Ef, Eg of the maps: widen the conditions
+        hi_t, lo_t = hi_t0 - Ef, lo_t0 + Ef
         for side in ("pos", "neg"):
+            tg = tg0 + Eg if side == "pos" else tg0 - Eg
             # pos: on cell with f >= hi_t need g > tg ; neg: on cell with f <= lo_t need g <= tg
             if side == "pos":
                 row, rhs = [-v for v in af], bf - hi_t          # -af.x <= bf - hi_t  <=>  f >= hi_t
@@ -219,7 +227,7 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
             rows, rhss = cell.rows + [row], cell.rhs + [rhs]
             G = np.vstack([cell.G, np.array([float(v) for v in row])[None, :]])
             gg = np.concatenate([cell.g, [float(rhs)]])
-            m, xlp = certified_min(obj, rows, rhss, G, gg)
+            m, xlp = certified_min(obj, rows, rhss, G, gg, xabs)
             const = bg if side == "pos" else -bg
             if m is not None:
                 val = m + const
@@ -228,23 +236,22 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
                     continue
             # either the set is empty (prove it) or there is a violation (find it)
             if side == "pos":
-                e, _ = certified_min(list(af), cell.rows, cell.rhs, cell.G, cell.g)  # need max f < hi_t
-                e2, _ = certified_min([-v for v in af], cell.rows, cell.rhs, cell.G, cell.g)
+                e2, _ = certified_min([-v for v in af], cell.rows, cell.rhs, cell.G, cell.g, xabs)
                 if e2 is not None and -e2 + bf < hi_t:
                     continue
             else:
-                e2, _ = certified_min(list(af), cell.rows, cell.rhs, cell.G, cell.g)
+                e2, _ = certified_min(list(af), cell.rows, cell.rhs, cell.G, cell.g, xabs)
                 if e2 is not None and e2 + bf > lo_t:
                     continue
             if xlp is not None:
                 xs = [Fraction(float(v)) for v in np.clip(xlp, box.lo, box.hi)]
                 fy, gy = f.eval_exact(xs)[0], g.eval_exact(xs)[0]
-                bad = (fy >= hi_t and not gy > tg) if side == "pos" else (fy <= lo_t and gy > tg)
+                bad = (fy >= hi_t0 and not gy > tg0) if side == "pos" else (fy <= lo_t0 and gy > tg0)
                 if bad:
-                    ce = Counterexample(x=xs, f=[fy], g=[gy], value=(tg - gy) if side == "pos" else (gy - tg),
-                                        detail=(f"f = {float(fy):.6g} >= {float(hi_t):g} but g = {float(gy):.6g} <= {float(tg):g}"
+                    ce = Counterexample(x=xs, f=[fy], g=[gy], value=(tg0 - gy) if side == "pos" else (gy - tg0),
+                                        detail=(f"f = {float(fy):.6g} >= {float(hi_t0):g} but g = {float(gy):.6g} <= {float(tg0):g}"
                                                 if side == "pos" else
-                                                f"f = {float(fy):.6g} <= {float(lo_t):g} but g = {float(gy):.6g} > {float(tg):g}"))
+                                                f"f = {float(fy):.6g} <= {float(lo_t0):g} but g = {float(gy):.6g} > {float(tg0):g}"))
                     return _result(Verdict.NOT_EQUIVALENT, spec, ce.value, math.inf, StopReason.REFUTED, t0, f, g, box,
                                    ce=ce, stats=st)
             unsure += 1

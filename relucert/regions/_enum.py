@@ -84,6 +84,8 @@ class Cell:
     certified: bool
     patterns: list = field(default_factory=list)   # per network: list of per-layer tuples
     maps: list = field(default_factory=list)       # per network: (A, c) exact output map
+    errors: list = field(default_factory=list)     # per network: bound on |net - map| (0 unless absorbing)
+    bbox: list | None = None                       # certified bounding box [(lo, hi)] (exact), if computed
 
 
 def _box_rows(box: Box):
@@ -102,20 +104,39 @@ def _box_rows(box: Box):
 
 
 class _Ctx:
-    def __init__(self, box: Box, tol: float, max_cells: int | None):
+    def __init__(self, box: Box, tol: float, max_cells: int | None, absorb: bool = False):
+        self.absorb = absorb
         self.box = box
         self.lo = [Fraction(float(v)) for v in box.lo]
         self.hi = [Fraction(float(v)) for v in box.hi]
+        self.xabs = [max(abs(l), abs(h)) for l, h in zip(self.lo, self.hi)]
         scale = float(np.max(box.width))
         self.cap = max(scale, 1e-300)
         self.tol = tol * max(1.0, scale)
         self.max_cells = max_cells
         self.lps = 0
 
-    def interval(self, a, beta) -> tuple[Fraction, Fraction]:
+    def tighten(self, cell: Cell) -> None:
+        """A certified bounding box of the cell (2n LPs, exact bounds)."""
+        n = len(self.lo)
+        bb = []
+        for k in range(n):
+            e = [Fraction(0)] * n
+            e[k] = Fraction(1)
+            lo_k, _ = certified_min(e, cell.rows, cell.rhs, cell.G, cell.g, self.xabs)
+            e[k] = Fraction(-1)
+            hi_k, _ = certified_min(e, cell.rows, cell.rhs, cell.G, cell.g, self.xabs)
+            self.lps += 2
+            lo_k = self.lo[k] if lo_k is None else max(self.lo[k], lo_k)
+            hi_k = self.hi[k] if hi_k is None else min(self.hi[k], -hi_k)
+            bb.append((lo_k, hi_k))
+        cell.bbox = bb
+
+    def interval(self, a, beta, bbox=None) -> tuple[Fraction, Fraction]:
         lo_v = beta
         hi_v = beta
-        for ak, l, h in zip(a, self.lo, self.hi):
+        bounds = bbox if bbox is not None else list(zip(self.lo, self.hi))
+        for ak, (l, h) in zip(a, bounds):
             if ak > 0:
                 lo_v += ak * l
                 hi_v += ak * h
@@ -125,7 +146,11 @@ class _Ctx:
         return lo_v, hi_v
 
     def side(self, cell: Cell, row, rhs) -> Cell | None:
-        """``cell`` intersected with ``row . x <= rhs``; None when its interior is provably empty."""
+        """``cell`` intersected with ``row . x <= rhs``; None when its interior is provably empty.
+
+        A side that is neither (a sliver thinner than the tolerance, e.g. between two hyperplanes
+        that float rounding made almost parallel) comes back with ``certified=False, radius <= tol``.
+        """
         rows = cell.rows + [row]
         rhss = cell.rhs + [rhs]
         fr = np.array([float(v) for v in row])
@@ -136,25 +161,32 @@ class _Ctx:
         if r > self.tol and ctr is not None:
             cx = [Fraction(float(v)) for v in ctr]
             ok = strictly_inside(rows, rhss, cx)
-            return Cell(rows, rhss, G, g, ctr, r, ok, list(cell.patterns), list(cell.maps))
+            return Cell(rows, rhss, G, g, ctr, r, ok, list(cell.patterns), list(cell.maps), list(cell.errors))
         # try to prove the interior empty: min_{cell} row.x >= rhs
         self.lps += 1
-        bound, _ = certified_min(row, cell.rows, cell.rhs, cell.G, cell.g)
+        bound, _ = certified_min(row, cell.rows, cell.rhs, cell.G, cell.g, self.xabs)
         if bound is not None and bound >= rhs:
             return None
         return Cell(rows, rhss, G, g, ctr if ctr is not None else cell.center, max(r, 0.0), False,
-                    list(cell.patterns), list(cell.maps))
+                    list(cell.patterns), list(cell.maps), list(cell.errors))
 
 
-def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int]]:
-    """Split ``cell`` by the unit with pre-activation ``a.x + beta``: [(subcell, active)]."""
+def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int, Fraction]]:
+    """Split ``cell`` by the unit with pre-activation ``a.x + beta``: [(subcell, active, extra)].
+
+    With ``ctx.absorb`` a sliver side is not kept as a cell: the unit takes the fat side's phase
+    on the whole cell and ``extra`` is a certified bound on the error that makes (``|relu(z) -
+    phase(z)| <= extra`` on the cell)."""
     if all(v == 0 for v in a):
-        return [(cell, 1 if beta > 0 else 0)]
-    lo_v, hi_v = ctx.interval(a, beta)
+        return [(cell, 1 if beta > 0 else 0, Fraction(0))]
+    lo_v, hi_v = ctx.interval(a, beta, cell.bbox)
+    if lo_v < 0 < hi_v and cell.bbox is None:
+        ctx.tighten(cell)
+        lo_v, hi_v = ctx.interval(a, beta, cell.bbox)
     if lo_v >= 0:
-        return [(cell, 1)]
+        return [(cell, 1, Fraction(0))]
     if hi_v <= 0:
-        return [(cell, 0)]
+        return [(cell, 0, Fraction(0))]
     out = []
     neg = [-v for v in a]
     # active side: a.x + beta >= 0  <=>  -a.x <= beta
@@ -174,7 +206,7 @@ def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int]]:
                 keep = Cell(cell.rows + [neg if ve > 0 else list(a)], cell.rhs + [beta if ve > 0 else -beta],
                             np.vstack([cell.G, fr[None, :]]),
                             np.concatenate([cell.g, [float(beta if ve > 0 else -beta)]]),
-                            cell.center, cell.radius, True, list(cell.patterns), list(cell.maps))
+                            cell.center, cell.radius, True, list(cell.patterns), list(cell.maps), list(cell.errors))
                 if ve > 0:
                     plus, minus = keep, ctx.side(cell, list(a), -beta)
                 else:
@@ -183,57 +215,85 @@ def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int]]:
     if not done:
         plus = ctx.side(cell, neg, beta)
         minus = ctx.side(cell, list(a), -beta)
+    def sliver(c):
+        return c is not None and not c.certified and c.radius <= ctx.tol
+
+    if ctx.absorb and plus is not None and minus is not None and sliver(plus) != sliver(minus):
+        if sliver(plus):
+            # unit taken inactive on the whole cell; on the sliver 0 <= z <= max_cell z
+            m, _ = certified_min([-v for v in a], cell.rows, cell.rhs, cell.G, cell.g, ctx.xabs)
+            if m is not None:
+                return [(_with_row(minus, cell), 0, max(Fraction(0), -m + beta))]
+        else:
+            # unit taken active on the whole cell; on the sliver |relu(z) - z| = -z <= -min_cell z
+            m, _ = certified_min(list(a), cell.rows, cell.rhs, cell.G, cell.g, ctx.xabs)
+            if m is not None:
+                return [(_with_row(plus, cell), 1, max(Fraction(0), -(m + beta)))]
     if plus is not None:
-        out.append((plus, 1))
+        out.append((plus, 1, Fraction(0)))
     if minus is not None:
-        out.append((minus, 0))
+        out.append((minus, 0, Fraction(0)))
     if not out:  # cannot happen for a cell with interior; keep the cell conservatively
         out.append((Cell(cell.rows, cell.rhs, cell.G, cell.g, cell.center, cell.radius, False,
-                         list(cell.patterns), list(cell.maps)), 0))
+                         list(cell.patterns), list(cell.maps), list(cell.errors)), 0, Fraction(0)))
     return out
+
+
+def _with_row(side_cell: Cell, parent: Cell) -> Cell:
+    """The parent cell (the whole of it) carrying the fat side's centre: the sliver is absorbed."""
+    return Cell(parent.rows, parent.rhs, parent.G, parent.g, side_cell.center, side_cell.radius,
+                side_cell.certified, list(parent.patterns), list(parent.maps), list(parent.errors))
 
 
 def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int) -> list[Cell]:
     layers = frac_layers(net)
-    # state per cell: (M, m) exact map of the current hidden vector
+    # state per cell: (M, m, err, pats): hidden vector = M x + m + e with |e| <= err (exact)
     eye = np.empty((n, n), dtype=object)
     for i in range(n):
         for j in range(n):
             eye[i, j] = Fraction(1 if i == j else 0)
     zero = np.array([Fraction(0)] * n, dtype=object)
-    work = [(c, eye, zero, []) for c in cells]
+    work = [(c, eye, zero, zero, []) for c in cells]
     last = len(layers) - 1
     for li, (W, b) in enumerate(layers):
+        absW = np.abs(W)
         nxt = []
-        for cell, M, m, pats in work:
+        for cell, M, m, err, pats in work:
             Z = W.dot(M) if M.size else np.zeros((W.shape[0], n), dtype=object)
             z0 = W.dot(m) + b
+            zerr = absW.dot(err)
             if li == last:
                 cell.patterns.append(tuple(pats))
                 cell.maps.append((Z, z0))
+                cell.errors.append(zerr)
                 nxt.append(cell)
                 continue
-            branch = [(cell, [])]
+            branch = [(cell, [], [])]
             for j in range(W.shape[0]):
                 a = list(Z[j])
                 beta = z0[j]
                 nb = []
-                for sub, bits in branch:
-                    for piece, act in _split(ctx, sub, a, beta):
-                        nb.append((piece, bits + [act]))
+                for sub, bits, extra in branch:
+                    for piece, act, ex in _split(ctx, sub, a, beta):
+                        nb.append((piece, bits + [act], extra + [ex]))
                 branch = nb
                 if ctx.max_cells is not None and len(branch) + len(nxt) > ctx.max_cells:
                     raise RegionLimitError(f"more than max_regions={ctx.max_cells} regions")
-            for sub, bits in branch:
+            for sub, bits, extra in branch:
                 D = np.array([Fraction(v) for v in bits], dtype=object)
-                nxt.append((sub, Z * D[:, None], z0 * D, pats + [tuple(bits)]))
+                e2 = zerr + np.array(extra, dtype=object)
+                nxt.append((sub, Z * D[:, None], z0 * D, e2, pats + [tuple(bits)]))
         work = nxt
     return work
 
 
 def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
-                    max_cells: int | None = None) -> tuple[list[Cell], dict]:
-    """Common refinement of the linear regions of several networks (same inputs) on ``box``."""
+                    max_cells: int | None = None, absorb_slivers: bool = False) -> tuple[list[Cell], dict]:
+    """Common refinement of the linear regions of several networks (same inputs) on ``box``.
+
+    ``absorb_slivers``: do not keep sub-tolerance slivers as cells; instead carry a certified
+    bound ``cell.errors[k]`` on ``|net_k(x) - map_k(x)|`` over the cell (used for eps checks).
+    """
     if not nets:
         raise ShapeError("need at least one network")
     n = nets[0].n_inputs
@@ -244,7 +304,7 @@ def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
     if np.any(box.width <= 0):
         i = int(np.flatnonzero(box.width <= 0)[0])
         raise BoxError(f"region enumeration needs a box with lo < hi, got [{box.lo[i]}, {box.hi[i]}] for input {i}")
-    ctx = _Ctx(box, tol, max_cells)
+    ctx = _Ctx(box, tol, max_cells, absorb_slivers)
     rows, rhs = _box_rows(box)
     G = np.array([[float(v) for v in r] for r in rows])
     g = np.array([float(v) for v in rhs])

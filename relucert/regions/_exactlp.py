@@ -35,11 +35,14 @@ def strictly_inside(rows: Sequence[Sequence[Fraction]], rhs: Sequence[Fraction],
 
 
 def certified_min(c_exact: Sequence[Fraction], rows: Sequence[Sequence[Fraction]], rhs: Sequence[Fraction],
-                  G: np.ndarray, g: np.ndarray) -> tuple[Fraction | None, np.ndarray | None]:
+                  G: np.ndarray, g: np.ndarray, xabs: Sequence[Fraction] | None = None) -> tuple[Fraction | None, np.ndarray | None]:
     """A certified lower bound on ``min c.x`` over ``{x : rows x <= rhs}`` (or None), and the LP point.
 
     ``G, g`` are the float copies of ``rows, rhs``.  The bound is exact: it is ``-y.rhs`` for dual
-    multipliers ``y >= 0`` with ``rows^T y = -c`` checked in rational arithmetic.
+    multipliers ``y >= 0`` with ``rows^T y = -c`` checked in rational arithmetic.  When no exact
+    dual solves on the LP's support and ``xabs`` (``|x_k| <= xabs_k`` on the feasible set) is
+    given, the rounded duals ``y >= 0`` give the safe bound ``-y.rhs - sum_k |r_k| xabs_k`` with the
+    exact residual ``r = -c - rows^T y``.
     """
     c = np.array([float(v) for v in c_exact])
     res = _linprog()(c, A_ub=G, b_ub=g, bounds=[(None, None)] * G.shape[1], method="highs")
@@ -64,5 +67,10 @@ def certified_min(c_exact: Sequence[Fraction], rows: Sequence[Sequence[Fraction]
         if sol is None or any(v < 0 for v in sol):
             continue
         bound = -sum((yi * rhs[i] for yi, i in zip(sol, S)), Fraction(0))
+        return bound, np.asarray(res.x)
+    if xabs is not None:
+        ys = [(i, Fraction(float(y[i]))) for i in range(len(y)) if y[i] > 0]
+        resid = [-c_exact[k] - sum((yi * rows[i][k] for i, yi in ys), Fraction(0)) for k in range(n)]
+        bound = -sum((yi * rhs[i] for i, yi in ys), Fraction(0)) - sum((abs(r) * xa for r, xa in zip(resid, xabs)), Fraction(0))
         return bound, np.asarray(res.x)
     return None, np.asarray(res.x)

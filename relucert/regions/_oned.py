@@ -47,14 +47,19 @@ def _as_frac(v, name: str) -> Fraction:
     return Fraction(f)
 
 
-def activation_intervals_1d(net: Network, lo, hi) -> list[tuple[Fraction, Fraction, list, list]]:
-    """Intervals of constant activation pattern: ``(a, b, slopes, intercepts)`` per interval."""
+def activation_intervals_1d(net: Network, lo, hi) -> list[tuple]:
+    """Intervals of constant activation pattern: ``(a, b, slopes, intercepts)`` per interval.
+
+    ``lo=None`` / ``hi=None`` stand for -inf / +inf (the whole real line): a 1D ReLU net has
+    finitely many kinks, all found exactly.
+    """
     if not isinstance(net, Network):
         raise ShapeError(f"net must be a relucert.Network, got {type(net).__name__}")
     if net.n_inputs != 1:
         raise ShapeError(f"1D breakpoints need a network with 1 input, got {net.n_inputs}")
-    a0, b0 = _as_frac(lo, "lo"), _as_frac(hi, "hi")
-    if a0 > b0:
+    a0 = None if lo is None else _as_frac(lo, "lo")
+    b0 = None if hi is None else _as_frac(hi, "hi")
+    if a0 is not None and b0 is not None and a0 > b0:
         raise BoxError(f"need lo <= hi, got lo={float(a0)!r} > hi={float(b0)!r}")
     layers = frac_layers(net)
     last = len(layers) - 1
@@ -74,11 +79,18 @@ def activation_intervals_1d(net: Network, lo, hi) -> list[tuple[Fraction, Fracti
             for sv, tv in zip(zs, zt):
                 if sv:
                     r = -tv / sv
-                    if a < r < b:
+                    if (a is None or a < r) and (b is None or r < b):
                         cuts.add(r)
             pts = [a] + sorted(cuts) + [b]
             for p, q in zip(pts[:-1], pts[1:]):
-                mid = (p + q) / 2
+                if p is None and q is None:
+                    mid = Fraction(0)
+                elif p is None:
+                    mid = q - 1
+                elif q is None:
+                    mid = p + 1
+                else:
+                    mid = (p + q) / 2
                 s2, t2 = [], []
                 for sv, tv in zip(zs, zt):
                     if sv * mid + tv > 0:
@@ -93,7 +105,7 @@ def activation_intervals_1d(net: Network, lo, hi) -> list[tuple[Fraction, Fracti
 
 
 def pieces_1d(net: Network, lo, hi) -> list[Piece1D]:
-    """The maximal affine pieces of ``net`` on ``[lo, hi]`` (exact)."""
+    """The maximal affine pieces of ``net`` on ``[lo, hi]`` (exact; None = unbounded end)."""
     ivs = activation_intervals_1d(net, lo, hi)
     pieces: list[Piece1D] = []
     for a, b, s, t in ivs:
@@ -107,7 +119,9 @@ def pieces_1d(net: Network, lo, hi) -> list[Piece1D]:
 
 
 def breakpoints_1d(net: Network, lo, hi) -> list[Fraction]:
-    """Exact points strictly inside ``(lo, hi)`` where the slope of ``net`` changes (any output)."""
+    """Exact points strictly inside ``(lo, hi)`` where the slope of ``net`` changes (any output).
+
+    ``lo=None`` / ``hi=None`` mean -inf / +inf."""
     return [p.lo for p in pieces_1d(net, lo, hi)[1:]]
 
 

@@ -1,0 +1,43 @@
+"""Check a transform's claim with the verifier.
+
+``auto`` uses the exact region prover (:func:`relucert.regions.compare_exact`) in low dimension
+(d <= 2, or d = 3 for small nets) and :func:`relucert.verify` otherwise (branch and bound for plain
+eps claims; MILP for margin claims and excluded sets).
+"""
+
+from __future__ import annotations
+
+from ..box import Box
+from ..errors import SpecError
+from .base import Claim, TransformError, float_tolerance
+
+__all__ = ["check_claim"]
+
+METHODS = ("auto", "regions", "bab", "milp", "smt")
+
+
+def check_claim(new, claim: Claim, *, box: Box | None = None, method: str = "auto", time_limit: float | None = 60.0):
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(METHODS)}, got method={method!r}")
+    box = claim.box if box is None else box
+    if box is None:
+        raise TransformError(f"{claim.construction}: the claim holds on all inputs; give a box to check it on")
+    ref = claim.reference
+    spec = claim.spec()
+    if not claim.weights_exact and claim.box is None and claim.kind == "exact":
+        from ..verify.spec import EpsEquivalence
+
+        spec = EpsEquivalence(4 * float_tolerance(ref, box))
+    if method == "auto":
+        small = new.n_relus + ref.n_relus
+        method = "regions" if (box.dim <= 2 or (box.dim == 3 and small <= 60)) else "verify"
+        if method == "regions" and getattr(spec, "excluded", None) and box.dim > 1:
+            method = "verify"
+    if method == "regions":
+        from ..regions import compare_exact
+
+        return compare_exact(ref, new, box, spec)
+    from ..verify.api import verify
+
+    m = "auto" if method == "verify" else method
+    return verify(ref, new, box, spec, method=m, time_limit=time_limit)
