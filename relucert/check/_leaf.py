@@ -213,21 +213,32 @@ def _box_max(ar, Lam, c, xc, xr):
     return ar.sum_up(lin[..., 0], E[..., 0] if not ar.exact else 0, rad[..., 0], c)
 
 
+def _unit_rows(ar, n, idx, B):
+    """Objective rows ``+z_i`` then ``-z_i`` for the units ``idx`` of an ``n``-unit layer."""
+    rows = np.zeros((2 * len(idx), n))
+    rows[np.arange(len(idx)), idx] = 1.0
+    rows[len(idx) + np.arange(len(idx)), idx] = -1.0
+    rows = ar.asarray(rows)
+    return np.broadcast_to(rows, (B,) + rows.shape).copy(), ar.asarray(np.zeros((B, 2 * len(idx))))
+
+
 def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax):
     pre, relax = [], []
     hl, hh = lo, hi
     B = lo.shape[0]
     for k in range(len(net.W) - 1):
         il, ih = _interval(ar, net.W[k], net.b[k], hl, hh)
-        if k > 0:
-            n = net.W[k].shape[0]
-            eye = ar.asarray(np.vstack([np.eye(n), -np.eye(n)]))
-            Lam = np.broadcast_to(eye, (B,) + eye.shape).copy()
-            c0 = ar.asarray(np.zeros((B, 2 * n)))
+        unstable = (il < 0) & (ih > 0)
+        need = np.flatnonzero(unstable.any(axis=0)) if k > 0 else []
+        if len(need):
+            # back-substitute the units the interval leaves unstable, and use the result only in
+            # the boxes where they are unstable, so a box's bound does not depend on its batch
+            Lam, c0 = _unit_rows(ar, net.W[k].shape[0], need, B)
             L2, c2 = _backsub(ar, net, k, Lam, c0, pre, relax, xmax)
             ub = _box_max(ar, L2, c2, xc, xr)
-            il = np.maximum(il, -ub[:, n:])
-            ih = np.minimum(ih, ub[:, :n])
+            m, use = len(need), unstable[:, need]
+            il[:, need] = np.where(use, np.maximum(il[:, need], -ub[:, m:]), il[:, need])
+            ih[:, need] = np.where(use, np.minimum(ih[:, need], ub[:, :m]), ih[:, need])
         pre.append((il, ih))
         relax.append(_relax(ar, il, ih))
         hl, hh = np.maximum(il, 0), np.maximum(ih, 0)
@@ -345,15 +356,18 @@ def _diff_bound(ar, fstate, gstate, C, xc, xr, xmax):
     B = xc.shape[0]
     dpre, drelax = [], []
     for k in range(len(F.W) - 1):
-        n = F.W[k].shape[0]
-        eye = ar.asarray(np.vstack([np.eye(n), -np.eye(n)]))
-        Ld = np.broadcast_to(eye, (B,) + eye.shape).copy()
-        M, c = _diff_backsub(ar, F, G, dif, k, None, Ld, ar.asarray(np.zeros((B, 2 * n))), fpre, frelax,
-                             dpre, drelax, xmax)
-        ub = _box_max(ar, M, c, xc, xr)
         (lf, uf), (lg, ug) = fpre[k], gpre[k]
-        ld = np.maximum(-ub[:, n:], -ar.sum_up(uf, -lg))
-        ud = np.minimum(ub[:, :n], ar.sum_up(ug, -lf))
+        ld, ud = -ar.sum_up(uf, -lg), ar.sum_up(ug, -lf)        # D = z^g - z^f from the two intervals
+        # the phi relaxation uses the D bounds only where f or g is unstable
+        unstable = ((lf < 0) & (uf > 0)) | ((lg < 0) & (ug > 0))
+        need = np.flatnonzero(unstable.any(axis=0))
+        if len(need):   # as in _network_bounds: used only in the boxes where the unit needs it
+            Ld, c0 = _unit_rows(ar, F.W[k].shape[0], need, B)
+            M, c = _diff_backsub(ar, F, G, dif, k, None, Ld, c0, fpre, frelax, dpre, drelax, xmax)
+            ub = _box_max(ar, M, c, xc, xr)
+            m, use = len(need), unstable[:, need]
+            ld[:, need] = np.where(use, np.maximum(ld[:, need], -ub[:, m:]), ld[:, need])
+            ud[:, need] = np.where(use, np.minimum(ud[:, need], ub[:, :m]), ud[:, need])
         dpre.append((ld, ud))
         drelax.append(_phi_relax(ar, lf, uf, lg, ug, ld, ud))
     Ld = np.broadcast_to(C, (B,) + C.shape).copy()
