@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..network import Network
+from . import _common
 from ._common import atomic_write, build_network, check_elements, check_finite
 
 __all__ = ["read_npz", "write_npz"]
@@ -29,11 +30,12 @@ def _declared_shape(zf: zipfile.ZipFile, member: str, where: str) -> tuple[int, 
             version = fmt.read_magic(fp)
             if version == (1, 0):
                 shape, _, _ = fmt.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, _, _ = fmt.read_array_header_2_0(fp)
             else:
-                return ()  # numpy checks newer headers itself; sizes are checked after loading
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                # 2.0 and 3.0 share the layout (4-byte header length); 3.0 only allows UTF-8 in
+                # the dtype description, which a real-valued array never has.  Reading 3.0 here
+                # matters: otherwise its declared shape would be allocated unchecked.
+                shape, _, _ = fmt.read_array_header_2_0(fp)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError) as exc:
         raise ModelFormatError(f"{where}: array {member[:-4]!r} has a corrupt header: {exc}") from None
     return shape
 
@@ -64,13 +66,22 @@ def read_npz(path) -> Network:
             missing = sorted(set(range(n_layers)) - indices[kind])
             if missing:
                 raise ModelFormatError(f"{where}: array {kind}{missing[0]} is missing ({n_layers} layers)")
+        # every declared shape is checked (each array and their total) before any data is read
+        total = 0
+        for name in names:
+            total += check_elements(_declared_shape(archive.zip, name + ".npy", where), f"array {name!r}", where)
+        if total > _common.MAX_ELEMENTS:
+            raise ModelFormatError(
+                f"{where}: the arrays would hold {total} elements in total, more than the limit of {_common.MAX_ELEMENTS}"
+            )
         arrays = {}
         for name in names:
-            check_elements(_declared_shape(archive.zip, name + ".npy", where), f"array {name!r}", where)
             try:
                 arr = archive[name]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
                 raise ModelFormatError(f"{where}: cannot read array {name!r}: {exc}") from None
+            except MemoryError:
+                raise ModelFormatError(f"{where}: cannot read array {name!r}: out of memory") from None
             if arr.dtype.kind not in "fiu":
                 raise ModelFormatError(f"{where}: array {name!r} has dtype {arr.dtype}, expected real numbers")
             want = 2 if name[0] == "W" else 1

@@ -25,16 +25,19 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from ..errors import ModelFormatError, SpecError, UnsupportedModelError
+from ..errors import ModelFormatError, RelucertError, SpecError, UnsupportedModelError
 from ..network import Network
 from ._common import MAX_ELEMENTS, atomic_write, build_network, check_elements, check_finite, read_bytes
 
-__all__ = ["read_onnx", "write_onnx", "MIN_OPSET", "EXPORT_OPSET"]
+__all__ = ["read_onnx", "write_onnx", "MIN_OPSET", "EXPORT_OPSET", "MAX_RANK"]
 
 #: Oldest default-domain opset the importer accepts.
 MIN_OPSET = 8
 #: Opset of exported models (widely supported by runtimes).
 EXPORT_OPSET = 13
+#: Highest tensor rank the importer follows (numpy allows 32 or 64 axes, and the importer adds
+#: one for the input coefficients, so a rank-70 ``Reshape`` would otherwise fail deep in numpy).
+MAX_RANK = 24
 
 # ops whose value would differ between runs: never constant-folded
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
@@ -106,6 +109,7 @@ class _Importer:
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         self.level = 0
         self.relu_labels: list[str] = []
+        self.current = None  # the node being imported (for messages of shared helpers)
 
     # -- messages ---------------------------------------------------------------------------
     @staticmethod
@@ -200,6 +204,10 @@ class _Importer:
                     "relucert needs fixed shapes (export with a batch size of 1)"
                 )
             shape.append(int(d.dim_value))
+        if len(shape) > MAX_RANK:
+            raise UnsupportedModelError(
+                f"{self.where}: input {inp.name!r} has rank {len(shape)}, more than the limit of {MAX_RANK}"
+            )
         n = check_elements(shape, f"input {inp.name!r}", self.where)
         check_elements((n, n), f"the first layer of input {inp.name!r}", self.where)
         return inp.name, tuple(shape)
@@ -256,8 +264,17 @@ class _Importer:
                     raise self.unsupported(
                         node, f"follows the dropped {v.softmax}; only a final Softmax can be dropped"
                     )
-            with np.errstate(all="ignore"):  # non-finite results are reported by finish()
-                outs = handler(self, node, ins, self.attrs(node))
+            self.current = node
+            try:
+                with np.errstate(all="ignore"):  # non-finite results are reported by finish()
+                    outs = handler(self, node, ins, self.attrs(node))
+            except RelucertError:
+                raise
+            except (ValueError, IndexError, OverflowError) as exc:  # numpy refusing a shape, an axis
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise self.malformed(node, f"cannot be applied: {msg}") from None
+            except MemoryError:
+                raise self.malformed(node, "runs out of memory") from None
             sm = next((v.softmax for _, v in affine if v.softmax), None)
             if sm:
                 outs = [replace(o, softmax=sm) if isinstance(o, _Affine) else o for o in outs]
@@ -383,6 +400,8 @@ class _Importer:
 
     def reshaped(self, a: _Affine, shape) -> _Affine:
         shape = tuple(int(s) for s in shape)
+        if len(shape) > MAX_RANK:
+            raise self.malformed(self.current, f"gives a tensor of rank {len(shape)}, more than the limit of {MAX_RANK}")
         return _Affine(a.T.reshape((a.m,) + shape), a.c.reshape(shape), a.level)
 
     def transposed(self, a: _Affine, perm) -> _Affine:
