@@ -179,6 +179,18 @@ def run(names: list[str] | None = None, *, quick: bool = False, options: dict | 
             f"set-up {build_s:.2f} s")
         records = []
         t_suite = time.perf_counter()
+        rdir = Path(results_dir or RESULTS_DIR)
+        base = {"suite": name, "quick": quick, "description": suite.description,
+                "command": command or f"relucert bench run --suite {name}{' --quick' if quick else ''}",
+                "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "setup_s": build_s, "machine": meta, "options": _jsonable(options), "n_cases": len(cases)}
+
+        def save(complete: bool):
+            payload = dict(base, wall_s=time.perf_counter() - t_suite, complete=complete, records=records)
+            rdir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(rdir / f"{name}{'-quick' if quick else ''}.json",
+                          json.dumps(payload, indent=1, default=_json_default) + "\n")
+
         for case in cases:
             try:
                 rec = dict(case.run())
@@ -194,18 +206,11 @@ def run(names: list[str] | None = None, *, quick: bool = False, options: dict | 
             out(f"{mark} {case.name:<34} {rec['verdict']:<15} expected {'|'.join(case.expected):<15} "
                 f"{rec['time_s']:8.3f} s{extra}" + (f"  ({rec['detail']})" if rec.get("detail") and
                                                    not rec["as_expected"] else ""))
-        suite_s = time.perf_counter() - t_suite
+            if write:
+                save(False)         # partial results survive an interrupted run
         all_records.extend(records)
         if write:
-            payload = {"suite": name, "quick": quick, "description": suite.description,
-                       "command": command or f"relucert bench run --suite {name}{' --quick' if quick else ''}",
-                       "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                       "setup_s": build_s, "wall_s": suite_s, "machine": meta, "options": _jsonable(options),
-                       "records": records}
-            rdir = Path(results_dir or RESULTS_DIR)
-            rdir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(rdir / f"{name}{'-quick' if quick else ''}.json",
-                          json.dumps(payload, indent=1, default=_json_default) + "\n")
+            save(True)
     if write:
         write_results_md(results_dir=results_dir, results_md=results_md)
     out(f"{total} cases, {ok} as expected, {total - ok} unexpected")
@@ -288,6 +293,8 @@ def write_results_md(*, results_dir: Path | None = None, results_md: Path | None
             parts.append(f"- options: {json.dumps(data['options'])}\n")
         recs = data["records"]
         n_ok = sum(r["as_expected"] for r in recs)
+        if not data.get("complete", True):
+            parts.append(f"- **incomplete run: {len(recs)} of {data.get('n_cases', '?')} cases** (interrupted)\n")
         parts.append(f"\n**{len(recs)} cases, {n_ok} as expected, {len(recs) - n_ok} unexpected.**\n\n")
         suite = SUITES.get(name)
         summ = suite.summarize if suite is not None and suite.summarize is not None else default_summary
