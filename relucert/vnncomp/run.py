@@ -47,13 +47,14 @@ def bind_models(query, networks) -> dict:
 
 
 def run_instance(networks, query_path, result_path, *, timeout: float | None = None, method: str = "auto",
-                 solver: str = "highs", seed: int = 0, json_path=None, log=sys.stderr):
+                 solver: str = "highs", seed: int = 0, json_path=None, log=None):
     """Decide one instance and write its result file (always: ``error`` when reading the query or a
     model fails).  Returns the :class:`~relucert.vnncomp.solve.QueryOutcome` (or ``None`` on an
     error; the message goes to ``log``)."""
     from ..io.vnnlib2 import read_query
     from .solve import solve_query
 
+    log = sys.stderr if log is None else log
     t0 = time.perf_counter()
     try:
         query = read_query(query_path)
@@ -78,9 +79,10 @@ def run_instance(networks, query_path, result_path, *, timeout: float | None = N
 
 
 def run_benchmark(instances_csv, out_dir, *, timeout: float | None = None, method: str = "auto",
-                  solver: str = "highs", limit: int | None = None, log=sys.stderr) -> list[dict]:
+                  solver: str = "highs", limit: int | None = None, log=None) -> list[dict]:
     """Run every instance of ``instances_csv``; write ``out_dir/<n>_<id>.result`` per instance
     and ``out_dir/results.csv`` (``line,id,status,time_s``).  ``timeout`` overrides the CSV's."""
+    log = sys.stderr if log is None else log
     insts = read_instances(instances_csv)
     if limit is not None:
         insts = insts[:limit]
