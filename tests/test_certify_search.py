@@ -37,7 +37,7 @@ def test_preorder_encoding_round_trip():
     assert n == 7
     dec = _decode_tree({"enc": "preorder-bits-v1", "nodes": n, "bits": bits})
     assert list(dec) == [1, 0, 1, 1, 0, 0, 0]
-    los, his, ids, parent, side = _leaves(dec, np.array([0.0, 0.0]), np.array([1.0, 1.0]))
+    los, his, ph, ids, parent, side = _leaves(dec, np.array([0.0, 0.0]), np.array([1.0, 1.0]))
     assert [_path(int(i), parent, side) for i in ids] == ["root0", "root100", "root101", "root11"]
     # the leaves tile the box: areas sum to 1 and the first leaf is the low half on input 0
     assert np.isclose(np.prod(his - los, axis=1).sum(), 1.0)

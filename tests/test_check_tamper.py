@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from relucert import Box, EpsEquivalence, Network
+from relucert import Box, CertificateError, EpsEquivalence, Network
 from relucert import io as rio
 from relucert.certify import certify
 from relucert.check import check_certificate
@@ -226,3 +226,45 @@ def test_exact_reference_mode_agrees(tmp_path, wider):
     bad["claim"]["eps"] = "1/100000"
     r1, r2 = check_document(bad, base=tmp_path), check_document(bad, base=tmp_path, exact=True)
     assert r1.verdict == r2.verdict == "INVALID" and r2.slack < 0
+
+
+def _relu_pair():
+    """f = relu(x) and g = relu(x) + 1e-3 with a dead extra unit (other sizes: lin-v1)."""
+    f = Network([([[1.0]], [0.0]), ([[1.0]], [0.0])])
+    g = Network([([[1.0], [0.0]], [0.0, -1.0]), ([[1.0, 5.0]], [1e-3])])
+    return f, g
+
+
+def test_relu_split_certificate(tmp_path):
+    f, g = _relu_pair()
+    res = certify(f, g, Box.cube(1), EpsEquivalence(2e-3), relu_splits=True)
+    assert res.verdict.value == "EQUIVALENT"
+    tree = res.certificate["proof"]["tree"]
+    assert "relu_splits" in tree
+    kinds = np.frombuffer(base64.b64decode(tree["relu_splits"]), dtype="<u4")
+    assert (kinds > 0).any()                      # at least one ReLU-phase split was used
+    res.write(tmp_path / "r.json", save_models=True)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    rep = check_document(doc, base=tmp_path)
+    assert rep.verdict == "VERIFIED" and rep.stats["relu_splits"] >= 1
+    assert check_document(doc, base=tmp_path, exact=True).verdict == "VERIFIED"
+    # a smaller eps is INVALID at a leaf reached through ReLU-phase splits
+    bad = json.loads(json.dumps(doc))
+    bad["claim"]["eps"] = "1/2000"
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path.startswith("root") and rep.slack < 0
+    # a hand-made tree (one ReLU split on f's unit at the root, two leaves): float and exact agree
+    hand = json.loads(json.dumps(doc))
+    hand["proof"]["tree"] = {"enc": "preorder-bits-v1", "nodes": 3, "leaves": 2,
+                             "bits": base64.b64encode(np.packbits([1, 0, 0]).tobytes()).decode(),
+                             "relu_splits": base64.b64encode(np.array([1], dtype="<u4").tobytes()).decode()}
+    r1, r2 = check_document(hand, base=tmp_path), check_document(hand, base=tmp_path, exact=True)
+    assert r1.verdict == r2.verdict
+    # malformed kinds
+    bad = json.loads(json.dumps(doc))
+    bad["proof"]["tree"]["relu_splits"] = base64.b64encode(np.array([99] * len(kinds), dtype="<u4").tobytes()).decode()
+    with pytest.raises(CertificateError, match="names unit"):
+        check_document(bad, base=tmp_path)
+    bad["proof"]["tree"]["relu_splits"] = "AAAA"
+    with pytest.raises(CertificateError, match="relu_splits"):
+        check_document(bad, base=tmp_path)

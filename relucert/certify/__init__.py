@@ -150,10 +150,13 @@ def _sample_witness(f, g, box, spec, seed, n=4096):
 
 def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | None = None,
             node_limit: int | None = 2_000_000, batch: int = 256, seed: int = 0,
-            fallback_verify: bool = True) -> CertifyResult:
+            fallback_verify: bool = True, relu_splits: bool = False) -> CertifyResult:
     """Prove or refute ``spec`` for ``f`` and ``g`` on ``box`` and build the certificate.
 
     ``f``, ``g``: Networks or model paths (the certificate binds to the files by weight digest).
+    ``relu_splits``: split open nodes on unstable first-layer units (ReLU-phase splits) before
+    splitting the input box; without beta multipliers this rarely beats input splitting, so it
+    is off by default.
     """
     t0 = time.perf_counter()
     f, ffile = _as_net(f, "f")
@@ -164,6 +167,10 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         raise SpecError(f"time_limit must be > 0 seconds, got time_limit={time_limit!r}")
     if node_limit is not None and not int(node_limit) >= 1:
         raise SpecError(f"node_limit must be >= 1, got node_limit={node_limit!r}")
+    if not isinstance(relu_splits, bool):
+        raise SpecError(f"relu_splits must be True or False, got relu_splits={relu_splits!r}")
+    if relu_splits and f.depth != g.depth:
+        raise SpecError(f"relu_splits needs f and g of the same depth, got {f.depth} and {g.depth}")
     if not isinstance(box, Box):
         raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
     if not isinstance(spec, (EpsEquivalence, Top1Equivalence, DecisionEquivalence)) or \
@@ -197,7 +204,8 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         if method == "structural":
             return done(Verdict.UNKNOWN, None, "no structural relation between f and g was found")
     if isinstance(spec, EpsEquivalence) and method in ("auto", "bab"):
-        search = CertifiedSearch(f, g, spec.outputs_for(f.n_outputs), spec.eps, batch=batch, seed=seed)
+        search = CertifiedSearch(f, g, spec.outputs_for(f.n_outputs), spec.eps, batch=batch, seed=seed,
+                                 relu_splits=relu_splits)
         out = search.run(box.lo, box.hi, node_limit=node_limit, time_limit=time_limit)
         stats.update(nodes=out.nodes, leaves=out.leaves, bounded=out.bounded, search=out.status)
         if out.status == "proved":

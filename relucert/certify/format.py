@@ -28,10 +28,12 @@ def rational(v) -> str:
     return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
 
 
-def encode_preorder(children: dict, root: int = 0) -> tuple[str, int]:
-    """Bits of the tree in pre-order (1 = split into low then high child, 0 = leaf), packed
-    big-endian into bytes and base64-encoded; returns ``(bits, n_nodes)``."""
-    out = []
+def encode_preorder(children: dict, root: int = 0, *, kinds: dict | None = None):
+    """Bits of the tree in pre-order (1 = split into first then second child, 0 = leaf), packed
+    big-endian into bytes and base64-encoded.  Returns ``(bits, n_nodes)``, and with ``kinds``
+    (node -> 1 + unit of a ReLU-phase split; absent = input split) also the base64 of the
+    little-endian uint32 split kinds of the internal nodes in pre-order."""
+    out, kind_list = [], []
     stack = [root]
     while stack:
         nid = stack.pop()
@@ -40,10 +42,15 @@ def encode_preorder(children: dict, root: int = 0) -> tuple[str, int]:
             out.append(0)
         else:
             out.append(1)
+            if kinds is not None:
+                kind_list.append(kinds.get(nid, 0))
             stack.append(ch[1])
             stack.append(ch[0])
     packed = np.packbits(np.array(out, dtype=np.uint8))
-    return base64.b64encode(packed.tobytes()).decode("ascii"), len(out)
+    bits = base64.b64encode(packed.tobytes()).decode("ascii")
+    if kinds is None:
+        return bits, len(out)
+    return bits, len(out), base64.b64encode(np.array(kind_list, dtype="<u4").tobytes()).decode("ascii")
 
 
 def certificate_document(*, f_file, f_digest, g_file, g_digest, claim: dict, result: str,

@@ -222,7 +222,10 @@ def _unit_rows(ar, n, idx, B):
     return np.broadcast_to(rows, (B,) + rows.shape).copy(), ar.asarray(np.zeros((B, 2 * len(idx))))
 
 
-def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax):
+def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax, phases=None, empty=None):
+    """Pre-activation bounds and relaxations of every hidden layer.  ``phases[k]`` (B, n_k) in
+    {-1, 0, 1} restricts the domain to ``z <= 0`` / ``z >= 0`` for the marked units (ReLU-phase
+    splits): their bounds are clamped, and a box whose clamped bounds cross is marked ``empty``."""
     pre, relax = [], []
     hl, hh = lo, hi
     B = lo.shape[0]
@@ -239,6 +242,12 @@ def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax):
             m, use = len(need), unstable[:, need]
             il[:, need] = np.where(use, np.maximum(il[:, need], -ub[:, m:]), il[:, need])
             ih[:, need] = np.where(use, np.minimum(ih[:, need], ub[:, :m]), ih[:, need])
+        if phases is not None:
+            il = np.where(phases[k] > 0, np.maximum(il, 0), il)
+            ih = np.where(phases[k] < 0, np.minimum(ih, 0), ih)
+            bad = il > ih                  # the literals contradict the box: an empty domain
+            empty |= bad.any(axis=1)
+            il, ih = np.where(bad, ih, il), ih
         pre.append((il, ih))
         relax.append(_relax(ar, il, ih))
         hl, hh = np.maximum(il, 0), np.maximum(ih, 0)
@@ -246,21 +255,27 @@ def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax):
     return pre, relax, out
 
 
-def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: bool = False):
+def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: bool = False, phases=None,
+                      info=None):
     """Upper bounds ``(B, r)`` of ``Cf f(x) + Cg g(x)`` over each box ``[lo[i], hi[i]]``.
 
     ``f_layers``/``g_layers``: lists of ``(W, b)``; ``Cf``/``Cg``: ``(r, n_out)`` matrices.
     ``differential`` (bound ``diff-v1``; needs equal layer sizes and ``Cf = -Cg``): also bound
-    ``Cg (g - f)`` through the difference ``D = z^g - z^f`` and keep the smaller bound."""
+    ``Cg (g - f)`` through the difference ``D = z^g - z^f`` and keep the smaller bound.
+    ``phases``: ``(f_phases, g_phases)``, per hidden layer arrays (B, n_k) of -1 / 0 / 1 (the
+    box intersected with ReLU-phase literals); an empty domain gets the bound ``-inf``.
+    ``info`` (a dict, for the prover): receives the pre-activation bounds of f and g."""
     lo, hi = ar.asarray(lo), ar.asarray(hi)
     B = lo.shape[0]
     xc = ar.half(lo) + ar.half(hi)
     xr = np.maximum(np.maximum(ar.sum_up(hi, -xc), ar.sum_up(xc, -lo)), 0)
     xmax = np.maximum(np.abs(lo), np.abs(hi))
     parts, outs, states = [], [], []
-    for layers, C in ((f_layers, Cf), (g_layers, Cg)):
+    empty = np.zeros(B, dtype=bool)
+    for side, (layers, C) in enumerate(((f_layers, Cf), (g_layers, Cg))):
         net = layers if isinstance(layers, _Net) else _Net(ar, layers)
-        pre, relax, out = _network_bounds(ar, net, xc, xr, lo, hi, xmax)
+        pre, relax, out = _network_bounds(ar, net, xc, xr, lo, hi, xmax,
+                                          None if phases is None else phases[side], empty)
         outs.append(out)
         states.append((net, pre, relax))
         C = ar.asarray(C)
@@ -279,6 +294,10 @@ def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: b
     best = np.minimum(linear, ar.sum_up(ivf, ivg))
     if differential:
         best = np.minimum(best, _diff_bound(ar, states[0], states[1], ar.asarray(Cg), xc, xr, xmax))
+    if info is not None:
+        info["f_pre"], info["g_pre"] = states[0][1], states[1][1]
+    if empty.any():
+        best = np.where(empty[:, None], -np.inf, best)
     return best
 
 

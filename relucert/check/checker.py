@@ -402,6 +402,26 @@ def _decode_tree(tree) -> np.ndarray:
     return arr[:n]
 
 
+def _decode_kinds(tree, n_internal: int, n_units: int):
+    """Split kind of each internal node in pre-order: 0 = input split by the rule, u >= 1 = ReLU
+    split on hidden unit u - 1 (f's units layer by layer, then g's); None when all are input splits."""
+    raw = tree.get("relu_splits")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 4 * (4 * n_internal + 2) // 3 + 4:
+        raise CertificateError(f"proof.tree.relu_splits must be base64 of {n_internal} uint32 numbers")
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except ValueError:
+        raise CertificateError("proof.tree.relu_splits is not base64") from None
+    if len(data) != 4 * n_internal:
+        raise CertificateError(f"proof.tree.relu_splits holds {len(data)} bytes, {n_internal} splits need {4 * n_internal}")
+    kinds = np.frombuffer(data, dtype="<u4").astype(np.int64)
+    if kinds.size and kinds.max() > n_units:
+        raise CertificateError(f"proof.tree.relu_splits names unit {int(kinds.max()) - 1}, the networks have {n_units}")
+    return kinds
+
+
 def _structure(bits):
     """Parent, side (0 low, 1 high) and depth of every node of a pre-order bit string."""
     n = len(bits)
@@ -435,13 +455,19 @@ def _path(i, parent, side) -> str:
     return "root" + "".join(reversed(out))
 
 
-def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
-    """The leaves' boxes under the split rule (widest side relative to the root box, lowest index
-    on ties, at the float midpoint), computed level by level; returns ``(lo, hi, leaf ids, parent, side)``."""
+def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray, kinds=None, n_units: int = 0):
+    """The leaves' domains, computed level by level.  An input split cuts the widest side relative
+    to the root box (lowest index on ties) at the float midpoint; a ReLU split keeps the box and
+    adds the literal ``z <= 0`` (first child) or ``z >= 0`` (second).  Returns ``(lo, hi, phases
+    or None, leaf ids, parent, side)``; ``phases`` is (leaves, n_units) in {-1, 0, 1}."""
     parent, side, depth = _structure(bits)
     n, dim = len(bits), len(lo0)
-    if n * dim > 4 * 10**7:
+    if n * (16 * dim + (n_units if kinds is not None else 0)) > 64 * 10**7:     # bytes for LO, HI, PH
         raise CertificateError(f"proof.tree has {n} nodes in {dim} dimensions, more than this checker's memory bound")
+    kind = np.zeros(n, dtype=np.int64)
+    if kinds is not None:
+        kind[np.flatnonzero(bits == 1)] = kinds
+        PH = np.zeros((n, n_units), dtype=np.int8)
     width0 = hi0 - lo0
     scale = np.where(width0 > 0, width0, 1.0)
     LO = np.empty((n, dim))
@@ -450,7 +476,13 @@ def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
     order = np.argsort(depth, kind="stable")
     bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
     for dep in range(1, int(depth.max()) + 1):
-        kids = order[bounds[dep]:bounds[dep + 1]]
+        kids_all = order[bounds[dep]:bounds[dep + 1]]
+        if kinds is not None:
+            PH[kids_all] = PH[parent[kids_all]]
+            rk = kids_all[kind[parent[kids_all]] > 0]          # children of ReLU splits
+            LO[rk], HI[rk] = LO[parent[rk]], HI[parent[rk]]
+            PH[rk, kind[parent[rk]] - 1] = np.where(side[rk] == 0, -1, 1)
+        kids = kids_all[kind[parent[kids_all]] == 0]
         par = parent[kids]
         plo, phi = LO[par], HI[par]
         r = np.arange(len(kids))
@@ -466,7 +498,7 @@ def _leaves(bits, lo0: np.ndarray, hi0: np.ndarray):
         plo[r[~low], d[~low]] = m[~low]
         LO[kids], HI[kids] = plo, phi
     leaf = np.flatnonzero(bits == 0)
-    return LO[leaf], HI[leaf], leaf, parent, side
+    return LO[leaf], HI[leaf], (PH[leaf] if kinds is not None else None), leaf, parent, side
 
 
 def _check_bab(proof, claim, nets, stats, exact=False):
@@ -483,8 +515,21 @@ def _check_bab(proof, claim, nets, stats, exact=False):
         raise CertificateError(f"proof.split_rule must be 'widest-relative-midpoint-v1', got {rule!r:.40}")
     lo0 = np.array([_float_exact(q, f"claim.box.lo[{i}]") for i, q in enumerate(claim["lo"])])
     hi0 = np.array([_float_exact(q, f"claim.box.hi[{i}]") for i, q in enumerate(claim["hi"])])
-    bits = _decode_tree(_get(proof, "tree", "proof", dict))
-    los, his, leaf_ids, parent, side = _leaves(bits, lo0, hi0)
+    tree = _get(proof, "tree", "proof", dict)
+    bits = _decode_tree(tree)
+    widths = {k: nets[k].widths for k in ("f", "g")}
+    n_units = sum(widths["f"]) + sum(widths["g"])
+    kinds = _decode_kinds(tree, int(bits.sum()), n_units)
+    los, his, PH, leaf_ids, parent, side = _leaves(bits, lo0, hi0, kinds, n_units)
+
+    def phases(sl):
+        """The leaves' literals as per-layer arrays for f and for g."""
+        if PH is None:
+            return None
+        cuts = np.cumsum([0] + widths["f"] + widths["g"])
+        per = [PH[sl, cuts[i]:cuts[i + 1]] for i in range(len(cuts) - 1)]
+        return per[:len(widths["f"])], per[len(widths["f"]):]
+
     stats["nodes"], stats["leaves"] = int(len(bits)), len(leaf_ids)
     eps = claim["eps"]
     eps_f = float(eps)
@@ -501,7 +546,7 @@ def _check_bab(proof, claim, nets, stats, exact=False):
         if not exact_nets:
             exact_nets.extend(_leaf._Net(_leaf.ExactArith, layers[k]) for k in ("f", "g"))
         ub = _leaf.leaf_upper_bounds(_leaf.ExactArith, exact_nets[0], exact_nets[1], Cf, Cg, los[i:i + 1],
-                                     his[i:i + 1], differential=diff)
+                                     his[i:i + 1], differential=diff, phases=phases(slice(i, i + 1)))
         return max(ub[0])
 
     def fail(i, bound):
@@ -516,12 +561,12 @@ def _check_bab(proof, claim, nets, stats, exact=False):
                 fail(i, b)
             worst_q = b if worst_q is None else max(worst_q, b)
         stats["arithmetic"] = "exact"
-        return eps - worst_q
+        return eps - Fraction(worst_q) if worst_q != -np.inf else eps
     fl, gl = (_leaf._Net(_leaf.FloatArith, layers[k]) for k in ("f", "g"))
     worst = np.empty(len(leaf_ids))
     for s in range(0, len(leaf_ids), BATCH):
         ub = _leaf.leaf_upper_bounds(_leaf.FloatArith, fl, gl, Cf, Cg, los[s:s + BATCH], his[s:s + BATCH],
-                                     differential=diff)
+                                     differential=diff, phases=phases(slice(s, s + BATCH)))
         worst[s:s + BATCH] = ub.max(axis=1)
     failing = np.flatnonzero(~(worst <= eps_f))
     exact_done = 0
@@ -537,7 +582,10 @@ def _check_bab(proof, claim, nets, stats, exact=False):
         fail(i, float(worst[i]))
     stats["exact_fallbacks"] = exact_done
     stats["arithmetic"] = "float64-outward"
-    return eps - Fraction(float(worst.max()))
+    if PH is not None:
+        stats["relu_splits"] = int(np.count_nonzero(kinds))
+    top = float(worst.max())
+    return eps - Fraction(top) if np.isfinite(top) else eps
 
 
 # -- entry points ----------------------------------------------------------------------------
