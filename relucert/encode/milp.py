@@ -530,7 +530,14 @@ class MilpBuilder:
                 raise SpecError(f"diff_bounds[{l}] must hold {sizes[l]} entries each with lo <= hi")
             tag = f"{F.tag}_{G.tag}"
             if l < d:
-                added += rows(*F.pre_maps[l], *G.pre_maps[l], lo, hi, f"{tag}_dz{l + 1}")
+                # in explicit mode the z columns give two-entry rows; elsewhere the affine maps
+                both = (F.pre_cols[l] >= 0) & (G.pre_cols[l] >= 0)
+                Mf, cf = self._z_map(F, l, both)
+                Mg, cg = self._z_map(G, l, both)
+                if l > 0 or both.any():
+                    # (the first layer's difference bounds over a box are implied by the box,
+                    # unless z columns carry them)
+                    added += rows(Mf, cf, Mg, cg, lo, hi, f"{tag}_dz{l + 1}")
                 if post:
                     added += rows(*F.post_maps[l], *G.post_maps[l], np.minimum(lo, 0.0), np.maximum(hi, 0.0),
                                   f"{tag}_dh{l + 1}")
@@ -540,6 +547,18 @@ class MilpBuilder:
                 Mg = sp.csr_matrix((np.ones(p_), (np.arange(p_), G.outputs)), shape=(p_, self._n))
                 added += rows(Mf, np.zeros(p_), Mg, np.zeros(p_), lo, hi, f"{tag}_dy")
         return added
+
+    def _z_map(self, NV: NetVars, l: int, both: np.ndarray):
+        """``z_l`` as ``(M, c)``; rows in ``both`` read the explicit z column instead."""
+        M, c = NV.pre_maps[l]
+        M = _pad(M, self._n)
+        if not both.any():
+            return M, c
+        m = M.shape[0]
+        keep = sp.diags((~both).astype(np.float64))
+        r = np.flatnonzero(both)
+        S = sp.csr_matrix((np.ones(r.size), (r, NV.pre_cols[l][r])), shape=(m, self._n))
+        return (keep @ M + S).tocsr(), np.where(both, 0.0, c)
 
     # -- constraints and objective -----------------------------------------------------------
     def add_linear_constraint(self, terms, lo: float = -_INF, hi: float = _INF, *, name: str = "lin") -> int:
