@@ -178,3 +178,13 @@ def test_cli_export_query_and_inspect(nets, tmp_path, capsys):
     rc = main(["export-query", str(tmp_path / "f.npz"), str(tmp_path / "g.npz"), "--box=-1:1,0.5", "--top1",
                "--out", str(tmp_path), "--form", "difference"])
     assert rc == 4 and "the difference form f - g expresses eps specs only" in capsys.readouterr().err
+
+
+def test_cli_run_instance_in_the_competitions_argument_form(folder, tmp_path, capsys):
+    res = tmp_path / "r.txt"
+    nets = f"f={folder / 'far_f.onnx'};g={folder / 'far_g.onnx'}"
+    rc = main(["vnncomp", "run-instance", "v1", "equivalence", nets, str(folder / "far.vnnlib"), str(res), "20"])
+    assert rc == 1 and res.read_text().startswith("sat\n((X[0] ")
+    rc = main(["vnncomp", "run-instance", "equivalence", nets, str(folder / "far.vnnlib"), str(res)])
+    assert rc == 2 and "the competition form takes" in capsys.readouterr().err
+    assert main(["vnncomp", "supports"]) == 0 and "vnnlib-versions: 1.0 2.0" in capsys.readouterr().out

@@ -67,10 +67,13 @@ def register(subparsers) -> None:
     r = sub.add_parser("run-instance", help="decide one query and write the result file",
                        description="Write 'sat' with the counterexample ((X_i v) ... (Y_j v)), 'unsat', 'timeout', "
                                    "'unknown' or 'error' to RESULT.")
+    r.add_argument("competition", nargs="*", metavar="ARG",
+                   help="the competition's run_instance.sh arguments instead of the options: [VERSION] CATEGORY "
+                        "NETWORKS QUERY RESULT TIMEOUT (NETWORKS: a.onnx, or f=a.onnx;g=b.onnx)")
     r.add_argument("--network", action="append", metavar="NAME=FILE",
                    help="a declared network and its model (repeat for each; bare FILEs bind in declaration order)")
-    r.add_argument("--query", required=True, metavar="FILE", help="the VNN-LIB query (2.0 or 1.0)")
-    r.add_argument("--result", required=True, metavar="OUT", help="the result file to write")
+    r.add_argument("--query", metavar="FILE", help="the VNN-LIB query (2.0 or 1.0)")
+    r.add_argument("--result", metavar="OUT", help="the result file to write")
     r.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit in seconds")
     r.add_argument("--method", default="auto", choices=("auto", "bab", "milp", "smt", "bounds"))
     r.add_argument("--solver", default="highs", help="MILP backend")
@@ -85,6 +88,9 @@ def register(subparsers) -> None:
     b.add_argument("--limit", type=int, default=None, help="only the first N instances")
     b.add_argument("--method", default="auto", choices=("auto", "bab", "milp", "smt", "bounds"))
     b.set_defaults(func=cmd_run_benchmark)
+    c = sub.add_parser("supports", help="what relucert reads (the VNN-LIB standard's 'supports' answers)",
+                       description="Print relucert's VNN-LIB capabilities, one 'option: value' a line.")
+    c.set_defaults(func=cmd_supports)
     i = sub.add_parser("inspect", help="read a query and say what relucert will decide",
                        description="Parse a VNN-LIB query and print its networks, box, form and warnings.")
     i.add_argument("query", metavar="FILE")
@@ -165,9 +171,38 @@ def _status_exit(status: str) -> int:
     return {"unsat": EXIT_OK, "sat": EXIT_FALSE, "error": EXIT_ERROR}.get(status, EXIT_UNKNOWN)
 
 
+def cmd_supports(args) -> int:
+    print("vnnlib-versions: 1.0 2.0")
+    print("onnx-element-types: real (relucert decides over the reals: exact arithmetic on the stored weights)")
+    print("onnx-operators: Gemm MatMul Conv Add Sub Mul Div Neg BatchNormalization Relu Flatten Reshape (dense ReLU "
+          "networks)")
+    print("multiple-input-outputs: false")
+    print("hidden-nodes: false")
+    print("multiple-networks: true (two networks with tied inputs)")
+    print("output-forms: eps bands (per output, sup-norm) and their violation, top-1 agreement, decision thresholds")
+    return EXIT_OK
+
+
 def cmd_run_instance(args) -> int:
     from ..vnncomp.run import run_instance
 
+    if args.competition:
+        a = list(args.competition)
+        if len(a) == 6:
+            a = a[1:]
+        if len(a) != 5:
+            raise UsageError(f"the competition form takes [VERSION] CATEGORY NETWORKS QUERY RESULT TIMEOUT, got "
+                             f"{len(args.competition)} arguments")
+        if args.network or args.query or args.result:
+            raise UsageError("give either the competition arguments or --network/--query/--result")
+        _, nets_text, args.query, args.result, t = a
+        try:
+            args.timeout = float(t)
+        except ValueError:
+            raise UsageError(f"TIMEOUT must be a number of seconds, got {t!r}") from None
+        args.network = [nets_text]
+    if not args.query or not args.result:
+        raise UsageError("give --query FILE and --result OUT (or the competition arguments)")
     _check_timeout(args.timeout)
     nets = _networks(args.network)
     if not nets:

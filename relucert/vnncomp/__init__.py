@@ -7,6 +7,15 @@ properties of one product network), write the competition's result file, read a 
 >>> out.status                                                       # doctest: +SKIP
 'unsat'
 
+Command line (the competition's ``run_instance.sh`` can call it with its own arguments)::
+
+    relucert vnncomp run-instance v1 CATEGORY 'f=a.onnx;g=b.onnx' query.vnnlib out.result 60
+    relucert vnncomp run-instance --network f=a.onnx --network g=b.onnx --query q.vnnlib --result out.result
+    relucert vnncomp run-benchmark benchmarks/equiv/instances.csv --out results/
+    relucert vnncomp inspect query.vnnlib        # what relucert will decide, and warnings
+    relucert verify --query q.vnnlib --network f=a.onnx --network g=b.onnx --timeout 60
+    relucert export-query A.onnx B.onnx --box=-1:1 --eps 0.05 --out DIR --form all
+
 Statuses: ``sat`` (a counterexample exists; it is re-checked exactly on the query itself),
 ``unsat`` (proved with relucert's sound engines), ``timeout``, ``unknown``, ``error``.
 """
