@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--method", choices=("auto", "structural", "bab"), default="auto")
     p.add_argument("--time-limit", type=float, metavar="S", help="seconds for the search")
     p.add_argument("--node-limit", type=int, default=2_000_000, metavar="N", help="nodes for the search")
+    p.add_argument("--relu-splits", action="store_true",
+                   help="also split on unstable first-layer ReLUs (phase splits; rarely better than input splits)")
     p.add_argument("-o", "--output", required=True, metavar="CERT", help="certificate file to write")
     p.add_argument("--save-models", action="store_true",
                    help="copy the models as .npz next to the certificate (else it refers to F and G)")
@@ -77,8 +79,15 @@ def cmd_certify(args) -> int:
             spec = EpsEquivalence(float(Fraction(args.eps)), outputs=outs)
     except (ValueError, ZeroDivisionError, SpecError) as exc:
         raise UsageError(str(exc)) from None
-    res = certify(args.f, args.g, box, spec, method=args.method, time_limit=args.time_limit,
-                  node_limit=args.node_limit)
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise UsageError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.node_limit < 1:
+        raise UsageError(f"--node-limit must be >= 1, got {args.node_limit}")
+    try:
+        res = certify(args.f, args.g, box, spec, method=args.method, time_limit=args.time_limit,
+                      node_limit=args.node_limit, relu_splits=args.relu_splits)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
     if res.certificate is not None:
         res.write(args.output, save_models=args.save_models)
     if args.json:
