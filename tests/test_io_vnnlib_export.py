@@ -166,3 +166,52 @@ def test_export_errors_leave_nothing_written(pair, tmp_path):
     with pytest.raises(BoxError, match="box has 2 dimensions but the network has 3 inputs"):
         export_query(f, g, Box.cube(2), EpsEquivalence(1), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@st.composite
+def boxes_and_specs(draw):
+    n = draw(st.integers(1, 4))
+    m = draw(st.integers(1, 4))
+    lo = [draw(st.floats(-10, 10, allow_nan=False, allow_subnormal=False)) for _ in range(n)]
+    w = [draw(st.sampled_from([0.0, 1e-3, 0.5, 3.0])) for _ in range(n)]
+    box = Box(lo, [a + b for a, b in zip(lo, w)])
+    eps = draw(st.floats(0, 5, allow_nan=False, allow_subnormal=False))
+    outs = draw(st.one_of(st.none(), st.lists(st.integers(0, m - 1), min_size=1, max_size=m, unique=True)))
+    return box, m, EpsEquivalence(eps, outputs=outs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(boxes_and_specs())
+def test_written_queries_read_back_to_the_same_box_and_spec(case):
+    box, m, spec = case
+    outs = tuple(sorted(spec.outputs_for(m)))
+    texts = [(vnnlib2_text(spec, box, n_outputs=m), outs, outs),
+             (vnnlib1_text(spec, box, n_outputs=m, form="stack"), outs, tuple(m + k for k in outs)),
+             (vnnlib1_text(spec, box, n_outputs=m, form="difference"), outs, ())]
+    for text, fo, go in texts:
+        q = read_query(text)
+        assert q.box == box and q.form == "eps"
+        (part,) = q.parts
+        assert part.spec.eps == spec.eps and part.f_outputs == fo and part.g_outputs == go
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.0, 0.05, 0.3]))
+def test_round_trip_verdicts_on_random_pairs(seed, eps):
+    f = Network.random([2, 6, 2], seed=seed)
+    g = Network.random([2, 6, 2], seed=seed + 1, scale=0.05).post_affine(np.eye(2), [0.0, 0.0])
+    g = Network.stack(f, g).post_affine(np.hstack([np.eye(2), np.eye(2)]))  # g = f + small net
+    box = Box([-0.5, 0.0], [0.5, 0.0])
+    spec = EpsEquivalence(eps)
+    res = verify(f, g, box, spec, time_limit=20)
+    q = read_query(vnnlib2_text(spec, box, n_outputs=2))
+    out = solve_query(q, {"f": f, "g": g}, time_limit=20)
+    if str(res.verdict) != "UNKNOWN" and out.status in ("sat", "unsat"):
+        assert same_verdict(res, out)
+    if out.status == "sat":
+        d = [abs(a - b) for a, b in zip(f.eval_exact(out.x), g.eval_exact(out.x))]
+        assert max(d) > Fraction(eps)

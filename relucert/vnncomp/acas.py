@@ -15,8 +15,9 @@ Run it as::
     python -m relucert.vnncomp.acas --select 'acas-0.05-0[45]*' --timeout 60 --out acas-vnnlib2.csv
 
 (``--data`` defaults to ``../shared/data/acas-neurodiff`` next to the repository; ``--eps``
-overrides the instances' eps, e.g. ``--eps 1e-4`` for instances with counterexamples;
-``--reading all`` checks every output instead of the target output).
+overrides the instances' eps; ``--refute`` sets eps to half the exact difference at the box
+centre, so that both paths must find a counterexample; ``--reading all`` checks every output
+instead of the target output).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["default_data", "acas_instances", "compare_instance", "main"]
+__all__ = ["default_data", "acas_instances", "centre_gap", "compare_instance", "main"]
 
 
 def default_data() -> Path:
@@ -53,6 +54,19 @@ def _load(data: Path, row: dict):
     g = load(data / "compressed_nnets" / row["net2"])
     box = Box([float(v) for v in row["box_lo_norm"].split(";")], [float(v) for v in row["box_hi_norm"].split(";")])
     return f, g, box
+
+
+def centre_gap(row: dict, *, data=None, reading: str = "target") -> float:
+    """``max_k |f_k - g_k|`` at the box centre (exact, rounded to float64), over the target output
+    or every output."""
+    from fractions import Fraction
+
+    data = Path(data) if data is not None else default_data()
+    f, g, box = _load(data, row)
+    c = [Fraction(float(v)) for v in box.center]
+    outs = [int(row["target_output"])] if reading == "target" else range(f.n_outputs)
+    fy, gy = f.eval_exact(c), g.eval_exact(c)
+    return float(max(abs(fy[k] - gy[k]) for k in outs))
 
 
 def compare_instance(row: dict, *, data=None, eps: float | None = None, reading: str = "target",
@@ -95,6 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--select", default="*", help="glob on instance ids (default: all 286)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N selected instances")
     ap.add_argument("--eps", type=float, default=None, help="override the instances' eps")
+    ap.add_argument("--refute", action="store_true", help="eps = half the exact difference at the box centre")
     ap.add_argument("--reading", default="target", choices=("target", "all"))
     ap.add_argument("--timeout", type=float, default=60.0, help="time limit per path and instance (s)")
     ap.add_argument("--out", default=None, help="write the rows as CSV")
@@ -102,7 +117,10 @@ def main(argv=None) -> int:
     rows = acas_instances(args.data, select=args.select)[: args.limit]
     results = []
     for r in rows:
-        d = compare_instance(r, data=args.data, eps=args.eps, reading=args.reading, timeout=args.timeout)
+        eps = args.eps
+        if args.refute:
+            eps = centre_gap(r, data=args.data, reading=args.reading) / 2
+        d = compare_instance(r, data=args.data, eps=eps, reading=args.reading, timeout=args.timeout)
         results.append(d)
         print(f"{d['id']}: box {d['box_verdict']} ({d['box_s']}s), vnnlib2 {d['query_status']} -> "
               f"{d['query_verdict']} ({d['query_s']}s){'' if d['agree'] else '  MISMATCH'}", flush=True)
