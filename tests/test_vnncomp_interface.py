@@ -188,3 +188,32 @@ def test_cli_run_instance_in_the_competitions_argument_form(folder, tmp_path, ca
     rc = main(["vnncomp", "run-instance", "equivalence", nets, str(folder / "far.vnnlib"), str(res)])
     assert rc == 2 and "the competition form takes" in capsys.readouterr().err
     assert main(["vnncomp", "supports"]) == 0 and "vnnlib-versions: 1.0 2.0" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_top1_and_decision_queries_end_to_end():
+    from relucert import DecisionEquivalence, Top1Equivalence
+    from relucert.io.query_export import vnnlib1_text
+
+    f = Network.random([2, 8, 3], seed=5)
+    g = f.post_affine(np.eye(3), [1e-3, 0.0, 0.0])
+    box = Box.cube(2, -1.0, 1.0)
+    spec = Top1Equivalence(margin=0.1)
+    outs = [solve_query(read_query(vnnlib2_text(spec, box, n_outputs=3)), {"f": f, "g": g}, time_limit=30),
+            solve_query(read_query(vnnlib1_text(spec, box, n_outputs=3, form="stack")), {"N": Network.stack(f, g)},
+                        time_limit=30)]
+    h = f.slice_outputs([0])
+    dspec = DecisionEquivalence(tau_f=0.0, tau_g=0.0, gamma=0.01)
+    outs.append(solve_query(read_query(vnnlib2_text(dspec, box, n_outputs=1)),
+                            {"f": h, "g": h.post_affine([[1.0]], [1e-3])}, time_limit=30))
+    for out in outs:
+        # the MILP engine proves these; without it relucert says why it cannot
+        assert out.status == "unsat" or (out.status == "unknown" and "engine unavailable" in out.reason), out.reason
+    # a counterexample is found and checked without any engine: g flips class 0 and 1 far from ties
+    swap = f.post_affine(np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]))
+    out = solve_query(read_query(vnnlib2_text(Top1Equivalence(margin=0.1), box, n_outputs=3)), {"f": f, "g": swap},
+                      time_limit=30)
+    assert out.status == "sat"
+    fy, gy = f.eval_exact(out.x), swap.eval_exact(out.x)
+    i = fy.index(max(fy))
+    assert all(fy[i] - fy[l] >= Fraction(0.1) for l in range(3) if l != i) and gy.index(max(gy)) != i
