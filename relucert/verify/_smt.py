@@ -25,7 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..box import Box
-from .result import StopReason, Verdict
+from .result import StopReason, Verdict, float_down, float_up
 from .spec import DecisionEquivalence, Distance, EpsEquivalence, Top1Equivalence
 from .solve import (SOUND_EXACT, SOUND_FLOAT, _decision_subs, _eps_subs, _pair_bounds, _search,
                     _sound_upper_any, _top1_subs)
@@ -189,13 +189,13 @@ def run(ctx):
     if isinstance(spec, Distance):
         return _distance(ctx, upper0, v0, x0)
     if ce is not None:
-        return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(float(ce.value), upper0), StopReason.REFUTED, ce=ce,
+        return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(float_up(ce.value), upper0), StopReason.REFUTED, ce=ce,
                           extra={"found_by": "search"})
     thr = spec.eps if isinstance(spec, EpsEquivalence) else 0.0
     status, payload, counts = _decide(ctx, thr)
     ctx.stats.update({"leaves": counts["leaves"], "leaves_z3": counts["z3"], "leaves_bounds": counts["bounds"]})
     if status == "refuted":
-        return ctx.result(Verdict.NOT_EQUIVALENT, payload.value, max(float(payload.value), upper0), StopReason.REFUTED,
+        return ctx.result(Verdict.NOT_EQUIVALENT, payload.value, max(float_up(payload.value), upper0), StopReason.REFUTED,
                           ce=payload, extra={"found_by": "z3"})
     if status == "unknown":
         stop, reason = payload
@@ -236,6 +236,6 @@ def _distance(ctx, upper0, v0, x0):
         else:
             stop, reason = payload
             break
-        ctx.report(nodes=ctx.stats.get("smt_queries", 0), lower=float(lower), upper=float(upper), open=0)
+        ctx.report(nodes=ctx.stats.get("smt_queries", 0), lower=float_down(lower), upper=float_up(upper), open=0)
     return ctx.result(Verdict.UNKNOWN, lower, upper, stop, reason=reason,
                       soundness=SOUND_EXACT if all_exact else SOUND_FLOAT, witness=best_x)

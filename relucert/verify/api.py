@@ -10,7 +10,7 @@ import numpy as np
 from ..box import Box
 from ..errors import ShapeError, SpecError
 from ..network import Network
-from .result import Counterexample, StopReason, VerificationResult, Verdict
+from .result import Counterexample, StopReason, VerificationResult, Verdict, float_down, short_number
 from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equivalence
 
 __all__ = ["verify", "distance", "METHODS", "exact_eps_counterexample"]
@@ -58,7 +58,7 @@ def exact_eps_counterexample(f: Network, g: Network, x, outputs, eps: float, box
     e = Fraction(float(eps))
     if worst > e:
         return Counterexample(x=xs, f=fy, g=gy, value=worst,
-                              detail=f"output {wk}: |f - g| = {float(worst):.6g} > eps = {float(eps):g}")
+                              detail=f"output {wk}: |f - g| = {short_number(worst)} > eps = {float(eps):g}")
     return None
 
 
@@ -145,10 +145,10 @@ def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, b
              "engine": bab.engine}
     common = dict(spec=spec, method=method, stats=stats, f_digest=f.digest, g_digest=g.digest, box=box,
                   tree=out.tree)
-    lower = float(_exact_value(f, g, out.best_x, outputs)) if out.best_x is not None else 0.0
+    lower = float_down(_exact_value(f, g, out.best_x, outputs)) if out.best_x is not None else 0.0
     if out.status == "found":
         ce = found["ce"]
-        return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float(ce.value), upper=out.upper,
+        return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float_down(ce.value), upper=max(out.upper, float_down(ce.value)),
                                   stop_reason=StopReason.REFUTED, counterexample=ce, witness_x=ce.x, **common)
     if out.status == "below":
         return VerificationResult(verdict=Verdict.EQUIVALENT, lower=lower, upper=min(out.upper, spec.eps),
@@ -160,7 +160,7 @@ def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, b
         # the best point is a counterexample after all (found at the last step)
         ce = exact_eps_counterexample(f, g, out.best_x, outputs, spec.eps, box)
         if ce is not None:
-            return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float(ce.value), upper=out.upper,
+            return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, lower=float_down(ce.value), upper=max(out.upper, float_down(ce.value)),
                                       stop_reason=StopReason.REFUTED, counterexample=ce, witness_x=ce.x, **common)
     return VerificationResult(verdict=Verdict.UNKNOWN, lower=lower, upper=out.upper, stop_reason=stop,
                               reason=reason, witness_x=None if out.best_x is None else
@@ -174,9 +174,7 @@ def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, se
     out = bab.run(box.lo, box.hi, atol=spec.atol, rtol=spec.rtol, time_limit=time_limit,
                   node_limit=1 if bounds_only else node_limit, progress=progress)
     lower_exact = _exact_value(f, g, out.best_x, outputs)
-    lower = float(lower_exact)
-    if Fraction(lower) > lower_exact:  # round the reported lower end down
-        lower = float(np.nextafter(lower, -np.inf))
+    lower = float_down(lower_exact)  # the reported lower end is rounded down
     upper = max(out.upper, lower)
     done = out.status == "tolerance"
     stats = {"time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["Verdict", "StopReason", "Counterexample", "VerificationResult", "fmt_number"]
+__all__ = ["Verdict", "StopReason", "Counterexample", "VerificationResult", "fmt_number", "float_down", "float_up",
+           "short_number"]
 
 
 class Verdict(str, enum.Enum):
@@ -32,6 +33,46 @@ class StopReason(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+_MAXF = 1.7976931348623157e308
+
+
+def float_down(q) -> float:
+    """The largest float64 ``<= q`` (``q`` a Fraction, int or float); ``-inf`` below the float
+    range, the largest finite float above it."""
+    if isinstance(q, float):
+        return q
+    q = Fraction(q)
+    if q > Fraction(_MAXF):
+        return _MAXF
+    if q < -Fraction(_MAXF):
+        return float("-inf")
+    v = float(q)
+    if Fraction(v) > q:
+        v = float(_nextafter(v, float("-inf")))
+    return v
+
+
+def float_up(q) -> float:
+    """The smallest float64 ``>= q``; ``+inf`` above the float range."""
+    if isinstance(q, float):
+        return q
+    return -float_down(-Fraction(q))
+
+
+def short_number(q) -> str:
+    """``%.6g`` of a number that may lie outside the float64 range (then ``> 1.8e308``)."""
+    try:
+        return f"{float(q):.6g}"
+    except OverflowError:
+        return "> 1.8e308" if q > 0 else "< -1.8e308"
+
+
+def _nextafter(a, b):
+    import math
+
+    return math.nextafter(a, b)
 
 
 def fmt_number(v) -> str:
@@ -140,9 +181,9 @@ class VerificationResult:
         if self.counterexample is not None:
             ce = self.counterexample
             lines.append("counterexample (exact, re-evaluated on the original weights):")
-            lines.append(f"  x = [{', '.join(_short(float(v)) for v in ce.x)}]")
-            lines.append(f"  f(x) = [{', '.join(_short(float(v)) for v in ce.f)}]")
-            lines.append(f"  g(x) = [{', '.join(_short(float(v)) for v in ce.g)}]")
+            lines.append(f"  x = [{', '.join(short_number(v) for v in ce.x)}]")
+            lines.append(f"  f(x) = [{', '.join(short_number(v) for v in ce.f)}]")
+            lines.append(f"  g(x) = [{', '.join(short_number(v) for v in ce.g)}]")
             if ce.detail:
                 lines.append(f"  {ce.detail}")
         st = self.stats

@@ -53,9 +53,9 @@ from typing import Callable
 import numpy as np
 
 from ..box import Box
-from ..errors import SpecError
+from ..errors import SolverError, SpecError
 from ..network import Network
-from .result import Counterexample, StopReason, VerificationResult, Verdict
+from .result import Counterexample, StopReason, VerificationResult, Verdict, float_down, float_up, short_number
 from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equivalence
 
 __all__ = ["verify_with_solver", "tolerance_margin", "SOUND_EXACT", "SOUND_MARGIN", "SOUND_FLOAT",
@@ -92,22 +92,12 @@ def _fracs(x) -> list[Fraction]:
 
 
 def _down_float(q) -> float:
-    """The largest float <= q (q a Fraction or float)."""
-    if isinstance(q, float):
-        return q
-    v = float(q)
-    if Fraction(v) > q:
-        v = float(np.nextafter(v, -np.inf))
-    return v
+    """The largest float <= q (q a Fraction or float; saturates outside the float range)."""
+    return float_down(q)
 
 
 def _up_float(q) -> float:
-    if isinstance(q, float):
-        return q
-    v = float(q)
-    if Fraction(v) < q:
-        v = float(np.nextafter(v, np.inf))
-    return v
+    return float_up(q)
 
 
 def tolerance_margin(problem, tol: float) -> float:
@@ -133,7 +123,7 @@ def _check_eps(f, g, box, outputs, eps, excluded, x):
             worst, wk = d, k
     if eps is not None and worst > Fraction(eps):
         return Counterexample(x=xs, f=fy, g=gy, value=worst,
-                              detail=f"output {wk}: |f - g| = {float(worst):.6g} > eps = {eps:g}"), worst
+                              detail=f"output {wk}: |f - g| = {short_number(worst)} > eps = {eps:g}"), worst
     return None, worst
 
 
@@ -160,7 +150,7 @@ def _check_top1(f, g, box, margin, x):
     if ig != i:
         lead = min(fy[i] - fy[j] for j in range(K) if j != i)
         return Counterexample(x=xs, f=fy, g=gy, value=value,
-                              detail=f"f picks class {i} (lead {float(lead):.6g}) but g picks class {ig} "
+                              detail=f"f picks class {i} (lead {short_number(lead)}) but g picks class {ig} "
                                      f"(ties to the lowest index)"), value
     return None, value
 
@@ -176,14 +166,14 @@ def _check_decision(f, g, box, spec, x):
         value = tg - gy[0]
         if gy[0] <= tg:
             return Counterexample(x=xs, f=fy, g=gy, value=value,
-                                  detail=f"f = {float(fy[0]):.6g} >= tau_f + gamma but g = {float(gy[0]):.6g} "
+                                  detail=f"f = {short_number(fy[0])} >= tau_f + gamma but g = {short_number(gy[0])} "
                                          f"<= tau_g = {spec.tau_g:g}"), value
     if fy[0] <= tf - ga:
         v = gy[0] - tg
         value = v if value is None else max(value, v)
         if gy[0] > tg:
             return Counterexample(x=xs, f=fy, g=gy, value=v,
-                                  detail=f"f = {float(fy[0]):.6g} <= tau_f - gamma but g = {float(gy[0]):.6g} "
+                                  detail=f"f = {short_number(fy[0])} <= tau_f - gamma but g = {short_number(gy[0])} "
                                          f"> tau_g = {spec.tau_g:g}"), value
     return None, value
 
@@ -230,6 +220,11 @@ def _search(box: Box, score, check, rng, *, center=None, n: int = 256, radii=(No
     """Sample points (the box corners' neighbourhood, uniform, or around ``center``), rank them by
     the float ``score`` and exact-check the best ``top`` of each round.  Returns
     ``(ce, best_value, best_x)``: a confirmed counterexample or None, and the best exact value seen."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _search_(box, score, check, rng, center=center, n=n, radii=radii, top=top)
+
+
+def _search_(box: Box, score, check, rng, *, center, n, radii, top):
     lo, hi = box.lo, box.hi
     width = hi - lo
     best_v, best_x = None, None
@@ -371,7 +366,13 @@ class _MilpRun:
         left = self.clock.left()
         if left is not None:
             kw["time_limit"] = max(left, 0.05)
-        out = self.solver.solve(problem, **kw)
+        try:
+            out = self.solver.solve(problem, **kw)
+        except SolverError as exc:   # e.g. HiGHS refuses coefficients above 1e15
+            from ..solvers.base import MilpOutcome
+
+            out = MilpOutcome(status="error", stop_reason=str(exc), primal_value=None, primal_x=None, input_x=None,
+                              dual_bound=None, gap=None, nodes=0, time_s=0.0, solver=self.solver.name)
         self.stats["milps"] += 1
         self.stats["nodes"] += int(out.nodes or 0)
         return out
@@ -675,7 +676,7 @@ def _milp(ctx: _Ctx) -> VerificationResult:
         ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
         if res["status"] == "refuted":
             ce = res["ce"]
-            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), float(ce.value)), StopReason.REFUTED,
+            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), float_up(ce.value)), StopReason.REFUTED,
                               ce=ce, margin=run.margin, extra={"sub_problems": len(subs), "found_by": sub.name})
         if res["status"] == "unknown" and unknown is None:
             unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
@@ -693,7 +694,7 @@ def _milp(ctx: _Ctx) -> VerificationResult:
 
 
 def _flt(v):
-    return None if v is None else float(v)
+    return None if v is None else float_down(v)
 
 
 def _sound_upper_any(ctx, pb):
@@ -720,7 +721,7 @@ def _milp_distance(ctx: _Ctx, pb: _PairBounds, v0, x0) -> VerificationResult:
     uppers = []
     stop, reason = StopReason.TOLERANCE, ""
     for n_done, sub in enumerate(subs):
-        lower = float(run.best_value) if run.best_value is not None else 0.0
+        lower = float_down(run.best_value) if run.best_value is not None else 0.0
         if sub.sound_upper <= lower:
             uppers.append(sub.sound_upper)
             continue
@@ -748,8 +749,8 @@ def _milp_distance(ctx: _Ctx, pb: _PairBounds, v0, x0) -> VerificationResult:
         ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(subs) - n_done - 1)
     ctx.stats.update(run.stats)
     lower = run.best_value if run.best_value is not None else Fraction(0)
-    upper = max(max(uppers), float(lower))
-    done = upper - float(lower) <= max(tol_abs, spec.rtol * upper)
+    upper = max(max(uppers), float_up(lower))
+    done = upper - float_down(lower) <= max(tol_abs, spec.rtol * upper)
     if stop is StopReason.TOLERANCE and not done:
         stop, reason = StopReason.NUMERICAL, ("stopped before the tolerance: the solver margin "
                                               f"{run.margin:.3g} is wider than the requested tolerance")
