@@ -66,6 +66,10 @@ def run_instance(networks, query_path, result_path, *, timeout: float | None = N
         print(f"error: {exc}", file=log)
         write_result(result_path, "error")
         return None
+    except Exception as exc:  # noqa: BLE001 - a result file is written whatever went wrong
+        print(f"error: internal error {type(exc).__name__}: {exc}", file=log)
+        write_result(result_path, "error")
+        return None
     for w in out.warnings[len(query.warnings):]:
         print(f"warning: {w}", file=log)
     write_result(result_path, out.status, out.assignment)
