@@ -85,3 +85,20 @@ def test_lp_tightening_keeps_the_answer():
         r = verify(f, g, box, EpsEquivalence(d.lower * fac), method="milp", tighten=True)
         assert r.verdict is want
         assert "lp" in r.stats["bounds"]
+
+
+def test_gaps_beyond_the_float_range_and_refused_models_do_not_raise():
+    box = Box.cube(1)
+    big = Network.affine([[1e308]]).deepen(1)
+    neg = Network.affine([[-1e308]]).deepen(1)
+    r = verify(big, neg, box, EpsEquivalence(1.0), method="milp")
+    assert r.verdict is Verdict.NOT_EQUIVALENT
+    assert r.counterexample.value > 10 ** 308 and r.lower == 1.7976931348623157e308
+    assert "> 1.8e308" in r.counterexample.detail
+    # HiGHS refuses coefficients above 1e15: an honest UNKNOWN, not an exception
+    f = Network.from_weights([np.array([[1e300]]), np.array([[1.0]])])
+    g = Network.from_weights([np.array([[1e300]]), np.array([[1.0 + 2 ** -52]])])
+    r = verify(f, g, Box([-1e-300], [1e-300]), EpsEquivalence(1e-3), method="milp")
+    assert r.verdict is not Verdict.NOT_EQUIVALENT
+    if r.verdict is Verdict.UNKNOWN:
+        assert r.stop_reason is StopReason.SOLVER_ERROR and "HiGHS" in r.reason
