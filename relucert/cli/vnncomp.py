@@ -167,6 +167,17 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _write_json(path: str, data: dict) -> None:
+    from ..io._common import atomic_write
+
+    text = json.dumps(data, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    with atomic_write(path) as fh:
+        fh.write(text.encode("utf-8"))
+
+
 def _status_exit(status: str) -> int:
     return {"unsat": EXIT_OK, "sat": EXIT_FALSE, "error": EXIT_ERROR}.get(status, EXIT_UNKNOWN)
 
@@ -286,12 +297,8 @@ def cmd_verify_query(args) -> int:
     data = out.to_dict()
     data.update({"query": args.query, "networks": [[n, p] for n, p in nets]})
     if args.json:
-        from .verify import _write_json
-
         _write_json(args.json, data)
     if getattr(args, "counterexample", None) and out.x is not None:
-        from .verify import _write_json
-
         _write_json(args.counterexample, {"x": data["x"], "x_decimal": data["x_decimal"],
                                           "assignment": data["assignment"], "query": args.query})
     return _status_exit(out.status)
