@@ -150,6 +150,42 @@ def _auto_eps(f, g, box):
     return EpsEquivalence(float(f"{1.5 * np.abs(f(X) - g(X)).max():.2g}"))
 
 
+def _cell(v) -> str:
+    return str(v).replace("|", "\\|")
+
+
+def update_readme() -> None:
+    """Rewrite the two tables of README.md (between their markers) from results.json and bench.json."""
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    tables = {}
+    if (HERE / "results.json").exists():
+        rows = json.loads((HERE / "results.json").read_text())
+        lines = ["| name | what | route | verdict | leaves | bytes | prove s | check s |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {_cell(r['what'])} | {r['route']} | {r['verdict']} | {r['leaves']} | {r['bytes']} "
+                  f"| {r['prove_s']} | {r['check_s']} |" for r in rows]
+        tables["results"] = lines
+    if (HERE / "bench.json").exists():
+        rows = json.loads((HERE / "bench.json").read_text())
+        lines = ["| case | bound | verdict | leaves | bytes | bytes per 10k leaves | prove s | check s |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if "leaves" in r:
+                per = r["bytes_per_10k_leaves"] if r["leaves"] >= 1000 else "-"
+                lines.append(f"| {_cell(r['case'])} (eps {r['eps']}) | {r['bound']} | {r['verdict']} | {r['leaves']} "
+                             f"| {r['bytes']} | {per} | {r['prove_s']} | {r['check_s']} |")
+            else:
+                lines.append(f"| {_cell(r['case'])} (eps {r['eps']}) | - | {r['verdict']}: {_cell(r['reason'])} "
+                             f"| - | - | - | {r['prove_s']} | - |")
+        tables["bench"] = lines
+    for key, lines in tables.items():
+        start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+        if start in text and end in text:
+            a, b = text.index(start) + len(start), text.index(end)
+            text = text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:]
+    readme.write_text(text)
+
+
 def bench_cases():
     r1 = Network.random([2, 16, 16, 1], seed=11, name="rand-2-16-16-1")
     r4 = Network.random([2, 32, 32, 2], seed=14, name="rand-2-32-32-2")
@@ -179,6 +215,7 @@ def bench() -> int:
                 spec = EpsEquivalence(float(f"{spec * np.abs(f(X) - g(X)).max():.3g}"))
             t0 = time.perf_counter()
             res = certify(f, g, box, spec, time_limit=60, fallback_verify=False)
+            prove_s = time.perf_counter() - t0
             if res.certificate is None:
                 row = {"case": name, "eps": spec.eps, "verdict": str(res.verdict), "reason": res.reason,
                        "prove_s": round(prove_s, 3)}
@@ -200,6 +237,7 @@ def bench() -> int:
             rows.append(row)
             print(json.dumps(row))
     (HERE / "bench.json").write_text(json.dumps(rows, indent=1) + "\n")
+    update_readme()
     return 0
 
 
@@ -233,6 +271,7 @@ def main(argv=None) -> int:
             print(rep, file=sys.stderr)
             return 1
     (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    update_readme()
     return 0
 
 
