@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 import pytest
 
 from relucert import Box, CertificateError, EpsEquivalence, Network
