@@ -217,3 +217,18 @@ def test_top1_and_decision_queries_end_to_end():
     fy, gy = f.eval_exact(out.x), swap.eval_exact(out.x)
     i = fy.index(max(fy))
     assert all(fy[i] - fy[l] >= Fraction(0.1) for l in range(3) if l != i) and gy.index(max(gy)) != i
+
+
+def test_verify_query_on_an_inverted_band_query_is_no_verdict(tmp_path, capsys):
+    f = Network.random([2, 4, 2], seed=2)
+    save(f, tmp_path / "f.npz")
+    q = tmp_path / "band.vnnlib"
+    q.write_text("(vnnlib-version <2.0>)\n(declare-network f (declare-input X Real [2]) (declare-output Y Real [2]))\n"
+                 "(declare-network g (declare-input X2 Real [2]) (declare-output Y2 Real [2]))\n"
+                 "(assert (and (>= X[0] -1) (<= X[0] 1) (== X[1] 0) (== X2[0] X[0]) (== X2[1] X[1])))\n"
+                 "(assert (<= Y2[0] (+ Y[0] 0.05)))\n(assert (>= Y2[0] (- Y[0] 0.05)))\n")
+    rc = main(["verify", "--query", str(q), "--network", f"f={tmp_path / 'f.npz'}", "--network",
+               f"g={tmp_path / 'f.npz'}"])
+    cap = capsys.readouterr()
+    assert rc == 3 and "vnnlib: sat" in cap.out and "witness (exact" in cap.out
+    assert "the query looks inverted" in cap.err

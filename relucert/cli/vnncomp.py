@@ -1,9 +1,9 @@
 """VNN-LIB queries and the VNN-COMP interface: ``relucert export-query`` and ``relucert vnncomp
 run-instance | run-benchmark | inspect``; ``relucert verify --query`` is handled here too.
 
-Exit codes (run-instance, verify --query): 0 unsat (equivalent), 1 sat (a counterexample), 3
-unknown or timeout, 2 usage error, 4 error (run-instance still writes ``error`` to the result
-file).
+Exit codes: 0 unsat (equivalent), 1 sat (a counterexample), 3 unknown or timeout, 2 usage error,
+4 error (run-instance still writes ``error`` to the result file).  ``verify --query`` exits by the
+equivalence verdict, so an inverted (band) query answered ``sat`` exits 3.
 """
 
 from __future__ import annotations
@@ -284,12 +284,16 @@ def cmd_verify_query(args) -> int:
         print(f"{name or '?'}: {path}")
     for p in q.parts:
         print(f"decides: {p.description}")
+    if q.form == "band":
+        print("decides: is there a point where the asserted band holds? (the query looks inverted; this is no "
+              "equivalence verdict)")
     print(f"vnnlib: {out.status}")
     print(f"verdict: {out.verdict}")
     if out.reason:
         print(f"reason: {out.reason}")
     if out.x is not None:
-        print("counterexample (exact, satisfies every assertion of the query):")
+        what = "witness" if q.form == "band" else "counterexample"
+        print(f"{what} (exact, satisfies every assertion of the query):")
         print(f"  x = [{', '.join(f'{float(v):.6g}' for v in out.x)}]")
     for w in out.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -301,4 +305,4 @@ def cmd_verify_query(args) -> int:
     if getattr(args, "counterexample", None) and out.x is not None:
         _write_json(args.counterexample, {"x": data["x"], "x_decimal": data["x_decimal"],
                                           "assignment": data["assignment"], "query": args.query})
-    return _status_exit(out.status)
+    return {"EQUIVALENT": EXIT_OK, "NOT_EQUIVALENT": EXIT_FALSE}.get(out.verdict, EXIT_UNKNOWN)
