@@ -193,3 +193,23 @@ def test_cli_certify_and_check(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["check"])
     assert exc.value.code == 2
+
+
+def test_decision_structural_needs_compatible_thresholds(tmp_path):
+    from relucert import DecisionEquivalence
+    from relucert.check.checker import check_document
+
+    f = Network.random([2, 5, 1], seed=9)
+    L = f.layers
+    g = Network([(L[0].weight[::-1] * 2.0, L[0].bias[::-1] * 2.0), (L[1].weight[:, ::-1] / 2.0, L[1].bias)])
+    res = certify(f, g, Box.cube(2), DecisionEquivalence(tau_f=0.0, tau_g=0.05, gamma=0.1))
+    assert res.verdict is Verdict.EQUIVALENT and res.certificate["proof"]["kind"] == "structural"
+    res.write(tmp_path / "d.json", save_models=True)
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert check_document(doc, base=tmp_path).verdict == "VERIFIED"
+    # f = g does not give "f <= tau_f - gamma => g <= tau_g" when tau_g < tau_f - gamma
+    for tau_g in ("-1/5", "1/5"):
+        bad = json.loads(json.dumps(doc))
+        bad["claim"]["tau_g"] = tau_g
+        rep = check_document(bad, base=tmp_path)
+        assert rep.verdict == "INVALID" and rep.path == "claim"

@@ -187,7 +187,8 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         return CertifyResult(verdict, doc, reason, stats, f, g)
 
     claim = _claim(spec, box, f.n_outputs)
-    structural_ok = not isinstance(spec, DecisionEquivalence) or spec.tau_g < spec.tau_f + spec.gamma
+    structural_ok = not isinstance(spec, DecisionEquivalence) or \
+        Fraction(spec.tau_f) - Fraction(spec.gamma) <= Fraction(spec.tau_g) < Fraction(spec.tau_f) + Fraction(spec.gamma)
     if method in ("auto", "structural") and structural_ok:
         proof = find_structural_proof(f, g)
         if proof is not None:

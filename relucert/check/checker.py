@@ -616,8 +616,10 @@ def check_document(doc: dict, *, base=".", models_dir=None, exact: bool = False)
                 _check_structural(proof, nets)
                 slack = claim.get("eps", Fraction(0))     # sup |f - g| = 0
                 reason = "g is an exact rewrite of f (weight identities hold exactly), so f = g on all inputs"
-                if claim["kind"] == "decision" and not claim["tau_g"] < claim["tau_f"] + claim["gamma"]:
-                    raise _Invalid("claim", "f = g does not imply this decision claim (needs tau_g < tau_f+gamma)")
+                if claim["kind"] == "decision" and not (claim["tau_f"] - claim["gamma"] <= claim["tau_g"]
+                                                         < claim["tau_f"] + claim["gamma"]):
+                    raise _Invalid("claim", "f = g implies this decision claim only when "
+                                   "tau_f - gamma <= tau_g < tau_f + gamma")
             elif kind == "bab":
                 slack = _check_bab(proof, claim, nets, stats, exact)
                 how = "exact rationals" if exact else "float64 with outward rounding"
