@@ -316,3 +316,38 @@ def test_binding_checks_the_models():
         q.bind({"f": f, "g": f, "h": f})
     b = q.bind({"f": f, "g": Network.random([3, 5, 2], seed=1)})
     assert any("isomorphic-to" in w for w in b.warnings)
+
+
+def test_the_standards_single_network_acc_example_is_refused_at_its_linear_input_constraint():
+    # VNNLIB-Standard test/acc.vnnlib (2.0 syntax): a safety property with a linear input constraint
+    text = """(vnnlib-version <2.0>)
+(declare-network acc (declare-input X Real [3]) (declare-output Y Real []))
+(assert (<= (* -1.0 X[0]) 0.0))
+(assert (<= X[0] 50.0))
+(assert (<= (* -1.0 X[1]) 50.0))
+(assert (<= X[1] 50.0))
+(assert (<= (* -1.0 X[2]) 0.0))
+(assert (<= X[2] 150.0))
+(assert (<= (+ (* -1.5 X[1]) X[2]) -15.0))
+(assert (or (<= Y -3.0) (>= Y 0.0)))
+"""
+    with pytest.raises(SpecError, match=r"^<text>:9: unsupported constraint on inputs"):
+        read_vnnlib2(text)
+    # without the linear constraint the box is read (scaled bounds); the output property is read as
+    # the nearest form (a band of the single output around 0) and refused for its asymmetry
+    with pytest.raises(SpecError, match=r"^<text>:9: the two sides of the band on Y differ"):
+        read_vnnlib2(text.replace("(assert (<= (+ (* -1.5 X[1]) X[2]) -15.0))\n", ""))
+
+
+def test_the_standards_equal_to_example_needs_a_valid_name():
+    text = """(vnnlib-version <2.0>)
+(declare-network f
+    (declare-input  A float32 [1,10])
+    (declare-output B float32 [1,2]))
+(declare-network f-copy
+    (equal-to f)
+    (declare-input  C float32 [1,10])
+    (declare-output D float32 [1,2]))
+"""
+    with pytest.raises(SpecError, match=r"^<text>:5: network name 'f-copy' must start with a letter"):
+        read_vnnlib2(text)
