@@ -166,7 +166,7 @@ def _bind(doc, base: Path, models_dir) -> dict:
                                     f"{', '.join(str(c.parent) for c in cands)})")
         try:
             net = rio.load(found)
-        except RelucertError as exc:
+        except (RelucertError, OSError) as exc:
             raise CertificateError(f"networks.{key}: cannot read {found}: {exc}") from None
         if net.digest != want:
             raise _Invalid(f"networks.{key}.sha256", f"{found} has weights digest {net.digest}, the "
