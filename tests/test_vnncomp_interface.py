@@ -232,3 +232,14 @@ def test_verify_query_on_an_inverted_band_query_is_no_verdict(tmp_path, capsys):
     cap = capsys.readouterr()
     assert rc == 3 and "vnnlib: sat" in cap.out and "witness (exact" in cap.out
     assert "the query looks inverted" in cap.err
+
+
+def test_gzipped_queries_and_models(folder, tmp_path):
+    import gzip
+
+    for name in ("far.vnnlib", "far_f.onnx", "far_g.onnx"):
+        (tmp_path / (name + ".gz")).write_bytes(gzip.compress((folder / name).read_bytes()))
+    out = run_instance([("f", tmp_path / "far_f.onnx.gz"), ("g", tmp_path / "far_g.onnx.gz")],
+                       tmp_path / "far.vnnlib.gz", tmp_path / "r.txt", timeout=20)
+    assert out.status == "sat" and (tmp_path / "r.txt").read_text().startswith("sat\n")
+    assert read_query(tmp_path / "far.vnnlib.gz").where.endswith("far.vnnlib.gz")

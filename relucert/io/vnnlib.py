@@ -113,8 +113,9 @@ def parse_number(expr) -> float | None:
     return None
 
 
-def _read_text(path_or_text) -> tuple[str, str]:
-    """(text, where): a path-like or a string without '(' is a file name; other strings are text."""
+def _read_text(path_or_text, label: str | None = None) -> tuple[str, str]:
+    """(text, where): a path-like or a string without '(' is a file name; other strings are text
+    (named ``label`` in messages, default ``<text>``)."""
     if isinstance(path_or_text, os.PathLike) or (isinstance(path_or_text, str) and "(" not in path_or_text):
         where = os.fspath(path_or_text)
         data = read_bytes(where)
@@ -123,7 +124,7 @@ def _read_text(path_or_text) -> tuple[str, str]:
         except UnicodeDecodeError:
             raise SpecError(f"{where}: not a UTF-8 text file") from None
     if isinstance(path_or_text, str):
-        return path_or_text, "<text>"
+        return path_or_text, label or "<text>"
     raise SpecError(f"expected a path or VNN-LIB text, got {type(path_or_text).__name__}")
 
 
@@ -131,7 +132,7 @@ _VAR = re.compile(r"([XY])_(0|[1-9][0-9]*)")
 _IGNORED_COMMANDS = {"set-logic", "set-info", "set-option", "check-sat", "get-model", "exit"}
 
 
-def read_vnnlib_box(path_or_text, n_inputs: int | None = None) -> Box:
+def read_vnnlib_box(path_or_text, n_inputs: int | None = None, *, where: str | None = None) -> Box:
     """The input box of a VNN-LIB 1.0 property.
 
     Inputs are declared ``(declare-const X_i Real)``; bounds are ``(assert (<= X_i c))``,
@@ -141,9 +142,10 @@ def read_vnnlib_box(path_or_text, n_inputs: int | None = None) -> Box:
     constant is taken as the float64 nearest to its decimal value.
 
     Raises :class:`SpecError` for unsupported constructs and :class:`BoxError` for an input
-    without both bounds or an empty box, naming the line.
+    without both bounds or an empty box, naming the line.  ``where`` names text in messages
+    (default ``<text>``, or the file name).
     """
-    text, where = _read_text(path_or_text)
+    text, where = _read_text(path_or_text, where)
     exprs = parse_sexprs(text, where=where)
     declared: dict[str, tuple[str, int, int]] = {}  # name -> (kind, index, line)
     lo: dict[int, float] = {}
@@ -402,7 +404,8 @@ class VnnlibProperty:
         return any(all(c.holds(vals) for c in conj) for conj in self.disjuncts)
 
 
-def read_vnnlib_property(path_or_text, n_inputs: int | None = None, n_outputs: int | None = None) -> VnnlibProperty:
+def read_vnnlib_property(path_or_text, n_inputs: int | None = None, n_outputs: int | None = None, *,
+                         where: str | None = None) -> VnnlibProperty:
     """A VNN-LIB 1.0 property: the box (as :func:`read_vnnlib_box` reads it) and the output
     constraint over ``Y_j``: assertions that mention only outputs, each an ``and`` / ``or`` of
     comparisons (``<=``, ``>=``, ``<``, ``>``, ``=``) of linear terms, all asserted together.
@@ -410,8 +413,8 @@ def read_vnnlib_property(path_or_text, n_inputs: int | None = None, n_outputs: i
     Raises :class:`SpecError` naming the line for anything else (``not``, ``!=``, products of
     variables, an output used before it is declared, outputs not numbered ``Y_0 .. Y_{m-1}``).
     """
-    text, where = _read_text(path_or_text)
-    box = read_vnnlib_box(text if where == "<text>" else path_or_text, n_inputs)
+    text, where = _read_text(path_or_text, where)
+    box = read_vnnlib_box(text, n_inputs, where=where)
     exprs = parse_sexprs(text, where=where)
     ys: dict[str, tuple[int, int]] = {}
     xs: set[str] = set()

@@ -322,13 +322,35 @@ def is_vnnlib2(text: str) -> bool:
     return re.search(r"\(\s*declare-network\b", text) is not None
 
 
+def _read_any(path_or_text) -> tuple[str, str]:
+    """Like ``_read_text``, and a ``.gz`` file is decompressed (VNN-COMP ships gzipped queries)."""
+    import os
+
+    if isinstance(path_or_text, (str, os.PathLike)) and os.fspath(path_or_text).endswith(".gz") \
+            and "(" not in os.fspath(path_or_text):
+        import gzip
+
+        from ._common import read_bytes
+
+        where = os.fspath(path_or_text)
+        try:
+            data = gzip.decompress(read_bytes(where))
+        except (OSError, EOFError) as exc:
+            raise SpecError(f"{where}: not a readable gzip file ({exc})") from None
+        try:
+            return data.decode("utf-8"), where
+        except UnicodeDecodeError:
+            raise SpecError(f"{where}: not a UTF-8 text file") from None
+    return _read_text(path_or_text)
+
+
 def read_query(path_or_text, *, name: str | None = None) -> Query:
     """A 2.0 query, or a 1.0 property of one network (read as a one-network query whose network
-    is named ``name``, default ``N``)."""
-    text, where = _read_text(path_or_text)
+    is named ``name``, default ``N``).  ``.gz`` files are decompressed."""
+    text, where = _read_any(path_or_text)
     if is_vnnlib2(text):
         return _read2(text, where)
-    prop = read_vnnlib_property(text if where == "<text>" else path_or_text)
+    prop = read_vnnlib_property(text, where=where)
     return query_from_property(prop, name=name or "N")
 
 

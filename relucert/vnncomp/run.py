@@ -20,8 +20,6 @@ __all__ = ["bind_models", "run_instance", "run_benchmark"]
 def bind_models(query, networks) -> dict:
     """Load the models of ``networks`` (``[(name or None, path)]``) for ``query``'s declared
     names: named items bind by name, bare paths bind the declared networks in order."""
-    from ..io import load
-
     named = [n for n, _ in networks if n is not None]
     if named and len(named) != len(networks):
         raise SpecError("name every network (NAME=PATH) or none of them")
@@ -41,9 +39,33 @@ def bind_models(query, networks) -> dict:
     for name, p in networks:
         key = str(p)
         if key not in cache:
-            cache[key] = load(p)
+            cache[key] = _load_model(p)
         models[name] = cache[key]
     return models
+
+
+def _load_model(path):
+    """``relucert.load``, and ``NAME.onnx.gz`` (as VNN-COMP ships models) decompressed first."""
+    import gzip
+    import os
+    import tempfile
+
+    from ..io import load
+    from ..io._common import read_bytes
+
+    p = os.fspath(path)
+    if not p.endswith(".gz"):
+        return load(p)
+    try:
+        data = gzip.decompress(read_bytes(p))
+    except (OSError, EOFError) as exc:
+        raise SpecError(f"{p}: not a readable gzip file ({exc})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        inner = os.path.join(tmp, os.path.basename(p)[:-3])
+        with open(inner, "wb") as fh:
+            fh.write(data)
+        net = load(inner)
+    return net.with_name(os.path.basename(p)[:-3].rsplit(".", 1)[0])
 
 
 def run_instance(networks, query_path, result_path, *, timeout: float | None = None, method: str = "auto",
