@@ -125,6 +125,7 @@ def transform_cases():
         ("widen", n2, b2, 0.0, "a hidden unit split into copies with outgoing weights / k; exact"),
         ("deepen", n2, b2, 0.0, "identity-carry layers added; exact"),
         ("vardi-rescale", n2, b2, 0.0, "power-of-two rescaling, output restored by doubling layers; exact"),
+        ("prune", n2, b2, 0.0, "units dead on the box removed; exact on the box (structural with f_dead)"),
         ("arora-1d", n1, b1, None, "1D net -> one hidden layer with one unit per piece (Arora et al.), at the claim's eps"),
         ("fan-deep", n2s, b2, 1e-3, "wide -> deep running max of DC pieces (Fan et al.), width d+2; eps 1e-3 certified "
                                     "(the construction's 2e-8 float tolerance is not reached by input splitting)"),

@@ -268,3 +268,34 @@ def test_relu_split_certificate(tmp_path):
     bad["proof"]["tree"]["relu_splits"] = "AAAA"
     with pytest.raises(CertificateError, match="relu_splits"):
         check_document(bad, base=tmp_path)
+
+
+def test_structural_with_units_dead_on_the_box(tmp_path):
+    """g drops a unit of f that is dead on the box: a structural proof on the box (f_dead)."""
+    f = Network.random([2, 6, 6, 1], seed=4)
+    L = f.layers
+    keep = [0, 1, 2, 3, 5]
+    W1 = L[1].weight.copy()
+    W1[4] = -np.abs(W1[4])                        # unit 4 of layer 1: all weights < 0 ...
+    b1 = L[1].bias.copy()
+    b1[4] = -0.5                                  # ... and a negative bias: dead for h >= 0
+    f = Network([L[0], (W1, b1), L[2]])
+    g = Network([L[0], (W1[keep], b1[keep]), (L[2].weight[:, keep], L[2].bias)])
+    res = certify(f, g, Box.cube(2), EpsEquivalence(0.0), node_limit=10, fallback_verify=False)
+    assert res.certificate is not None and res.certificate["proof"]["f_dead"] == [[1, 4]]
+    res.write(tmp_path / "d.json", save_models=True)
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert check_document(doc, base=tmp_path).verdict == "VERIFIED"
+    # without the dead unit the output identity fails
+    bad = json.loads(json.dumps(doc))
+    del bad["proof"]["f_dead"]
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "output layer.units[0]"
+    # a live unit listed as dead
+    bad = json.loads(json.dumps(doc))
+    bad["proof"]["f_dead"] = [[1, 4], [0, 0]]
+    rep = check_document(bad, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "proof.f_dead[1]" and rep.slack < 0
+    bad["proof"]["f_dead"] = [[7, 0]]
+    with pytest.raises(CertificateError, match="f_dead"):
+        check_document(bad, base=tmp_path)

@@ -62,17 +62,20 @@ def _exact_rows(Wg: np.ndarray, prev: list, n_cols: int) -> list[list[Fraction]]
     return rows
 
 
-def _try(F: Network, g: Network):
+def _try(F: Network, g: Network, dead=None):
+    dead = dead or {}
     prev = [(j, Fraction(1)) for j in range(F.n_inputs)]
     f_layer = -1
     maps = []
     for ell in range(g.depth):
         Lg = g.layers[ell]
         n_cols = F.n_inputs if f_layer < 0 else F.layers[f_layer].n_out
+        gone = sorted(dead.get(f_layer, ()))
         P = np.zeros((len(prev), n_cols))
         for r, (j, s) in enumerate(prev):
             if j >= 0:
                 P[r, j] = float(s)
+        P[:, gone] = 0.0                 # f units that are 0 on the box contribute nothing
         M = Lg.weight @ P
         R = np.hstack([M, Lg.bias[:, None]])
         rem_g, rem_f = g.depth - ell, F.depth - (f_layer + 1)
@@ -84,19 +87,21 @@ def _try(F: Network, g: Network):
                 choice = (True, m)
         if choice is None and f_layer + 1 < F.depth:
             Lf = F.layers[f_layer + 1]
-            m = _match_rows(R, np.hstack([Lf.weight, Lf.bias[:, None]]))
+            Wf = Lf.weight.copy()
+            Wf[:, gone] = 0.0
+            m = _match_rows(R, np.hstack([Wf, Lf.bias[:, None]]))
             if m is not None:
                 choice = (False, m)
         if choice is None:
             return None
         inserted, m = choice
-        exact = _exact_rows(Lg.weight, prev, n_cols)
+        exact = _exact_rows(Lg.weight, [(-1, s) if j in gone else (j, s) for j, s in prev], n_cols)
         units = []
         for i, j in enumerate(m):
             if j < 0:
                 units.append((-1, Fraction(1)))
                 continue
-            q = np.eye(n_cols)[j] if inserted else F.layers[f_layer + 1].weight[j]
+            q = np.eye(n_cols)[j] if inserted else Wf[j]
             if not np.any(q != 0):      # a bias-only unit: scale from the bias
                 s = Fraction(float(Lg.bias[i])) / Fraction(float(F.layers[f_layer + 1].bias[j]))
             else:
@@ -114,12 +119,52 @@ def _try(F: Network, g: Network):
     return maps
 
 
-def find_structural_proof(f: Network, g: Network) -> dict | None:
-    """A ``structural`` proof (to be confirmed by the checker) or None when none is found."""
+def _dead_on_box(F: Network, box) -> dict:
+    """Hidden units of F whose pre-activation is <= 0 on the box, by exact interval arithmetic
+    (the checker's own routine, so it confirms exactly these)."""
+    from ..check.checker import _dead_units, _frac_layers
+
+    layers = _frac_layers(F)
+    lo, hi = [Fraction(float(v)) for v in box.lo], [Fraction(float(v)) for v in box.hi]
+    dead, hl, hh = {}, lo, hi
+    for k, (W, b) in enumerate(layers[:-1]):
+        zh = [bi + sum(w * (c if w > 0 else a) for w, a, c in zip(row, hl, hh) if w) for row, bi in zip(W, b)]
+        zl = [bi + sum(w * (a if w > 0 else c) for w, a, c in zip(row, hl, hh) if w) for row, bi in zip(W, b)]
+        dead[k] = {j for j, v in enumerate(zh) if v <= 0}
+        hl, hh = [max(v, 0) for v in zl], [max(v, 0) for v in zh]
+    _dead_units(layers, lo, hi, [[k, j] for k, js in dead.items() for j in sorted(js)])   # self-check
+    return {k: js for k, js in dead.items() if js}
+
+
+def find_structural_proof(f: Network, g: Network, box=None) -> dict | None:
+    """A ``structural`` proof, confirmed with the checker's exact routine, or None.  With
+    ``box``, units of f that are dead on the box may be dropped (``f_dead``): the proof then
+    holds on the box only."""
+    from ..check.checker import _check_structural, _Invalid
+
     if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
         return None
+    claim = None if box is None else {"lo": [Fraction(float(v)) for v in box.lo],
+                                      "hi": [Fraction(float(v)) for v in box.hi]}
+
+    def confirmed(proof):
+        try:
+            _check_structural(proof, {"f": f, "g": g}, claim)
+        except _Invalid:
+            return None
+        return proof
+
     for extra in sorted({0, max(g.depth - f.depth, 0)}):
-        maps = _try(f.deepen(extra), g)
-        if maps is not None:
-            return {"kind": "structural", "f_deepen": extra, "layers": maps}
+        F = f.deepen(extra)
+        maps = _try(F, g)
+        if maps is not None and confirmed(proof := {"kind": "structural", "f_deepen": extra, "layers": maps}):
+            return proof
+        if box is not None and F.n_params <= 200_000:
+            dead = _dead_on_box(F, box)
+            if dead:
+                maps = _try(F, g, dead)
+                proof = {"kind": "structural", "f_deepen": extra, "layers": maps,
+                         "f_dead": [[k, j] for k, js in sorted(dead.items()) for j in sorted(js)]}
+                if maps is not None and confirmed(proof):
+                    return proof
     return None

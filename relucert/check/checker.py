@@ -306,12 +306,39 @@ def _deepen_frac(layers, extra):
     return out
 
 
-def _check_structural(proof, nets):
+def _dead_units(F, lo, hi, listed):
+    """Check in exact interval arithmetic that every listed hidden unit ``[layer, unit]`` of F has
+    pre-activation <= 0 on the box (so its activation is 0 there); returns {layer: set(units)}."""
+    dead: dict[int, set] = {}
+    for i, u in enumerate(listed):
+        if not (isinstance(u, list) and len(u) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in u)
+                and 0 <= u[0] < len(F) - 1 and 0 <= u[1] < len(F[u[0]][0])):
+            raise CertificateError(f"proof.f_dead[{i}] must be [hidden layer, unit] of f, got {u!r:.40}")
+        dead.setdefault(u[0], set()).add(u[1])
+    hl, hh = lo, hi
+    for k, (W, b) in enumerate(F[:-1]):
+        zl = [bi + sum(w * (a if w > 0 else c) for w, a, c in zip(row, hl, hh) if w) for row, bi in zip(W, b)]
+        zh = [bi + sum(w * (c if w > 0 else a) for w, a, c in zip(row, hl, hh) if w) for row, bi in zip(W, b)]
+        for j in sorted(dead.get(k, ())):
+            if zh[j] > 0:
+                raise _Invalid(f"proof.f_dead[{listed.index([k, j])}]", f"f unit {j} of hidden layer {k} is not "
+                               f"dead on the box: its interval upper bound is {float(zh[j]):.9g}", -zh[j])
+        hl, hh = [max(v, 0) for v in zl], [max(v, 0) for v in zh]
+    return dead
+
+
+def _check_structural(proof, nets, claim=None):
     extra = proof.get("f_deepen", 0)
     if not isinstance(extra, int) or isinstance(extra, bool) or not 0 <= extra <= 64:
         raise CertificateError("proof.f_deepen must be an integer in 0..64")
     F = _deepen_frac(_frac_layers(nets["f"]), extra)
     G = _frac_layers(nets["g"])
+    listed = proof.get("f_dead", [])
+    if not isinstance(listed, list) or len(listed) > 10**6:
+        raise CertificateError("proof.f_dead must be a list of [hidden layer, unit]")
+    if listed and claim is None:
+        raise CertificateError("proof.f_dead needs the claim's box")
+    dead = _dead_units(F, claim["lo"], claim["hi"], listed) if listed else {}
     maps = _get(proof, "layers", "proof", list)
     if len(maps) != len(G) - 1:
         raise _Invalid("proof.layers", f"g has {len(G) - 1} hidden layers but the proof maps {len(maps)}")
@@ -347,11 +374,12 @@ def _check_structural(proof, nets):
                 raise _Invalid(f"{where}.units[{i}]", f"f unit {j} does not exist")
             # row i of W_g P_prev, as a dict over the units of f's previous layer
             row: dict[int, Fraction] = {}
+            gone = dead.get(f_layer, ())              # f units of the previous layer that are 0 on the box
             for r in range(n_prev):
                 w = Wg[i][r]
                 if w:
                     pj, ps = prev[r]
-                    if pj >= 0:
+                    if pj >= 0 and pj not in gone:
                         row[pj] = row.get(pj, Fraction(0)) + w * ps
             if j == -1:
                 want_row, want_b = {}, Fraction(0)
@@ -359,7 +387,7 @@ def _check_structural(proof, nets):
                 want_row, want_b = {j: s}, Fraction(0)
             else:
                 Wf, bf = F[target]
-                want_row = {c: s * w for c, w in enumerate(Wf[j]) if w}
+                want_row = {c: s * w for c, w in enumerate(Wf[j]) if w and c not in gone}
                 want_b = s * bf[j]
             diff = {c: row.get(c, Fraction(0)) - want_row.get(c, Fraction(0)) for c in set(row) | set(want_row)}
             bad = [(c, d) for c, d in sorted(diff.items()) if d != 0]
@@ -613,9 +641,11 @@ def check_document(doc: dict, *, base=".", models_dir=None, exact: bool = False)
             proof = _get(doc, "proof", "certificate", dict)
             kind = _get(proof, "kind", "proof", str)
             if kind == "structural":
-                _check_structural(proof, nets)
+                _check_structural(proof, nets, claim)
                 slack = claim.get("eps", Fraction(0))     # sup |f - g| = 0
-                reason = "g is an exact rewrite of f (weight identities hold exactly), so f = g on all inputs"
+                reason = ("g is an exact rewrite of f (weight identities hold exactly), so f = g on all inputs"
+                          if not proof.get("f_dead") else "g is an exact rewrite of f on the box (weight "
+                          f"identities hold exactly; {len(proof['f_dead'])} unit(s) of f are dead on the box)")
                 if claim["kind"] == "decision" and not (claim["tau_f"] - claim["gamma"] <= claim["tau_g"]
                                                          < claim["tau_f"] + claim["gamma"]):
                     raise _Invalid("claim", "f = g implies this decision claim only when "
