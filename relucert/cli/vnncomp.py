@@ -8,7 +8,6 @@ equivalence verdict, so an inverted (band) query answered ``sat`` exits 3.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
@@ -780,12 +780,6 @@ def _classify(q: Query) -> None:
     line = min((c.line for conj in disj for c in conj if c.line), default=0)
     raise SpecError(f"{where}:{line}: the output constraint is not one of the forms relucert decides "
                     f"(eps bands and their violation, sup-norm, top-1 agreement, decision thresholds)")
-
-
-def _sides(q: Query, keys) -> tuple:
-    """Which network each side of a comparison pair comes from."""
-    nets = sorted({k[0] for k in keys})
-    return nets
 
 
 def _as_eps(q: Query):

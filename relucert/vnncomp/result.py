@@ -6,7 +6,6 @@ outputs as the float64 nearest to their exact values."""
 
 from __future__ import annotations
 
-import os
 import re
 from fractions import Fraction
 
