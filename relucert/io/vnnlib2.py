@@ -245,12 +245,20 @@ class BoundQuery:
                 shared.append(net.pre_affine(P))
         self.shared = tuple(shared)
         self.pairs = []
+
+        def part_net(j: int, idx) -> "Network":
+            net = self.shared[j]
+            if list(idx) == list(range(net.n_outputs)):
+                return net
+            # a slice of a product network: drop the hidden units the slice does not use (exact)
+            return net.slice_outputs(idx).canonical()
+
         for p in query.parts:
-            F = self.shared[p.f_net].slice_outputs(p.f_outputs)
+            F = part_net(p.f_net, p.f_outputs)
             if p.g_net is None:
                 G = Network.affine(np.zeros((len(p.f_outputs), n)), name="zero")
             else:
-                G = self.shared[p.g_net].slice_outputs(p.g_outputs)
+                G = part_net(p.g_net, p.g_outputs)
             self.pairs.append((F, G, p))
 
     def outputs_exact(self, x) -> list[list[Fraction]]:
