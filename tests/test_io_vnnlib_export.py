@@ -215,3 +215,12 @@ def test_round_trip_verdicts_on_random_pairs(seed, eps):
     if out.status == "sat":
         d = [abs(a - b) for a, b in zip(f.eval_exact(out.x), g.eval_exact(out.x))]
         assert max(d) > Fraction(eps)
+
+
+def test_slices_of_the_stacked_product_are_f_and_g_exactly(pair):
+    f, g = pair
+    q = read_query(vnnlib1_text(EpsEquivalence(0.05), BOX, n_outputs=3, form="stack"))
+    F, G, _ = q.bind({"N": Network.stack(f, g)}).pairs[0]
+    assert F.sizes == f.sizes and G.sizes == g.sizes   # g's units dropped from F and f's from G
+    for x in BOX.sample(5, np.random.default_rng(1)):
+        assert F.eval_exact(x) == f.eval_exact(x) and G.eval_exact(x) == g.eval_exact(x)
