@@ -213,3 +213,15 @@ def test_decision_structural_needs_compatible_thresholds(tmp_path):
         bad["claim"]["tau_g"] = tau_g
         rep = check_document(bad, base=tmp_path)
         assert rep.verdict == "INVALID" and rep.path == "claim"
+
+
+def test_cli_check_many(tmp_path, capsys):
+    from pathlib import Path
+
+    proofs = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "proofs").glob("*.cert.json"))[:3]
+    assert main(["check", *proofs]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{p}: " in out for p in proofs)
+    (tmp_path / "bad.json").write_text("{")
+    assert main(["check", proofs[0], str(tmp_path / "bad.json")]) == 1
+    assert main(["check", proofs[0], str(tmp_path / "missing.json")]) == 4

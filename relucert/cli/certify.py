@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                     "proof with exact rationals or outward-rounded float64.  Exit 0 when the "
                     "certificate holds (VERIFIED or REFUTED), 1 when it is INVALID, 4 on errors "
                     "such as a missing model file.")
-    p.add_argument("certificate", metavar="CERT")
+    p.add_argument("certificate", metavar="CERT", nargs="+", help="one or more certificate files")
     p.add_argument("--models", metavar="DIR", help="look for the model files in DIR first")
     p.add_argument("--exact", action="store_true",
                    help="reference mode: replay every leaf in exact rationals (slow; same verdicts)")
@@ -105,19 +105,27 @@ def cmd_certify(args) -> int:
     return {Verdict.EQUIVALENT: EXIT_OK, Verdict.NOT_EQUIVALENT: EXIT_FALSE}.get(res.verdict, EXIT_UNKNOWN)
 
 
-def cmd_check(args) -> int:
+def _check_one(path, args) -> int:
     from ..check import MissingModelError, check_certificate
 
+    prefix = f"{path}: " if len(args.certificate) > 1 else ""
     try:
-        rep = check_certificate(args.certificate, models_dir=args.models, exact=args.exact)
+        rep = check_certificate(path, models_dir=args.models, exact=args.exact)
     except MissingModelError as exc:
         print(f"relucert check: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except CertificateError as exc:
         if args.json:
-            print(json.dumps({"verdict": "INVALID", "path": None, "slack": None, "reason": f"malformed: {exc}"}))
+            print(json.dumps({"certificate": path, "verdict": "INVALID", "path": None, "slack": None,
+                              "reason": f"malformed: {exc}"}))
         else:
-            print(f"INVALID: malformed certificate: {exc}")
+            print(f"{prefix}INVALID: malformed certificate: {exc}")
         return EXIT_FALSE
-    print(json.dumps(rep.to_dict()) if args.json else rep)
+    print(json.dumps({"certificate": path, **rep.to_dict()}) if args.json else prefix + str(rep))
     return EXIT_OK if rep.holds else EXIT_FALSE
+
+
+def cmd_check(args) -> int:
+    """Check every certificate; the exit code is the worst one (4 error > 1 invalid > 0)."""
+    codes = [_check_one(p, args) for p in args.certificate]
+    return max(codes, key=lambda c: {EXIT_OK: 0, EXIT_FALSE: 1, EXIT_ERROR: 2}[c])
