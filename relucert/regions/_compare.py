@@ -151,7 +151,17 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
             da = [a - b for a, b in zip(Af[k], Ag[k])]
             dc = cf[k] - cg[k]
             slack = Ef[k] + Eg[k]   # certified |net - map| from absorbed slivers (0 when exact)
-            if all(v == 0 for v in da):
+            if cell.vertices is not None:
+                # exact polygon: the affine difference peaks at a vertex
+                vals = [abs(sum((x * y for x, y in zip(da, v)), Fraction(0)) + dc) for v in cell.vertices]
+                bound = max(vals) + slack
+                upper = max(upper, bound)
+                cand = []
+                if bound > eps:
+                    cand = [np.clip(np.array([float(t) for t in v]), box.lo, box.hi) for v, val in
+                            sorted(zip(cell.vertices, vals), key=lambda p: -p[1])[:3]]
+                    cand += _cell_points(cell, n)
+            elif all(v == 0 for v in da):
                 bound = abs(dc) + slack
                 if bound > eps and cell.certified:
                     cand = _cell_points(cell, n)
@@ -215,6 +225,45 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
         Ef, Eg = cell.errors[0][0], cell.errors[1][0]
         # with absorbed slivers the nets are within Ef, Eg of the maps: widen the conditions
         hi_t, lo_t = hi_t0 - Ef, lo_t0 + Ef
+        if cell.vertices is not None:
+            from ._enum import clip_vertices
+
+            for side in ("pos", "neg"):
+                fv = [sum((x * y for x, y in zip(af, v)), Fraction(0)) + bf for v in cell.vertices]
+                if side == "pos":
+                    V = clip_vertices(cell.vertices, [x - hi_t0 for x in fv], 1)
+                else:
+                    V = clip_vertices(cell.vertices, [x - lo_t0 for x in fv], -1)
+                if not V:
+                    continue
+                gv = [sum((x * y for x, y in zip(ag, v)), Fraction(0)) + bg for v in V]
+                ok = min(gv) > tg0 if side == "pos" else max(gv) <= tg0
+                if ok:
+                    continue
+                # a vertex violates: look for a float64 point nearby that violates exactly
+                j = min(range(len(V)), key=lambda i: gv[i]) if side == "pos" else max(range(len(V)), key=lambda i: gv[i])
+                cands = [V[j]] + [tuple((a + b) / 2 for a, b in zip(V[j], w)) for w in V]
+                cands.append(tuple(sum((v[k] for v in V), Fraction(0)) / len(V) for k in range(len(V[0]))))
+                found = None
+                for c in cands:
+                    xs = [Fraction(float(t)) for t in c]
+                    if not box.contains(xs):
+                        continue
+                    fy, gy = f.eval_exact(xs)[0], g.eval_exact(xs)[0]
+                    if (side == "pos" and fy >= hi_t0 and not gy > tg0) or (side == "neg" and fy <= lo_t0 and gy > tg0):
+                        found = (xs, fy, gy)
+                        break
+                if found is None:
+                    unsure += 1
+                    continue
+                xs, fy, gy = found
+                ce = Counterexample(x=xs, f=[fy], g=[gy], value=(tg0 - gy) if side == "pos" else (gy - tg0),
+                                    detail=(f"f = {float(fy):.6g} >= {float(hi_t0):g} but g = {float(gy):.6g} <= {float(tg0):g}"
+                                            if side == "pos" else
+                                            f"f = {float(fy):.6g} <= {float(lo_t0):g} but g = {float(gy):.6g} > {float(tg0):g}"))
+                return _result(Verdict.NOT_EQUIVALENT, spec, ce.value, math.inf, StopReason.REFUTED, t0, f, g, box,
+                               ce=ce, stats=st)
+            continue
         for side in ("pos", "neg"):
             tg = tg0 + Eg if side == "pos" else tg0 - Eg
             # pos: on cell with f >= hi_t need g > tg ; neg: on cell with f <= lo_t need g <= tg

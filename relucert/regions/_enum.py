@@ -86,6 +86,7 @@ class Cell:
     maps: list = field(default_factory=list)       # per network: (A, c) exact output map
     errors: list = field(default_factory=list)     # per network: bound on |net - map| (0 unless absorbing)
     bbox: list | None = None                       # certified bounding box [(lo, hi)] (exact), if computed
+    vertices: list | None = None                   # d <= 2: exact vertices (CCW polygon / interval ends)
 
 
 def _box_rows(box: Box):
@@ -171,6 +172,77 @@ class _Ctx:
                     list(cell.patterns), list(cell.maps), list(cell.errors))
 
 
+def clip_vertices(V: list, vals: list, sign: int) -> list:
+    """Exact ``{x in conv V : sign * z(x) >= 0}`` for a convex polygon (CCW) or an interval, where
+    ``vals`` are the exact values of the affine ``z`` at the vertices ``V``."""
+    m = len(V)
+    if m == 1:
+        return list(V) if sign * vals[0] >= 0 else []
+    out = []
+    edges = [(0, 1)] if m == 2 else [(i, (i + 1) % m) for i in range(m)]
+    if m == 2:
+        P, Q = V
+        vp, vq = sign * vals[0], sign * vals[1]
+        if vp >= 0:
+            out.append(P)
+        if (vp > 0 > vq) or (vp < 0 < vq):
+            t = vp / (vp - vq)
+            out.append(tuple(p + t * (q - p) for p, q in zip(P, Q)))
+        if vq >= 0:
+            out.append(Q)
+    else:
+        for i, j in edges:
+            P, Q = V[i], V[j]
+            vp, vq = sign * vals[i], sign * vals[j]
+            if vp >= 0:
+                out.append(P)
+            if (vp > 0 > vq) or (vp < 0 < vq):
+                t = vp / (vp - vq)
+                out.append(tuple(p + t * (q - p) for p, q in zip(P, Q)))
+    uniq = []
+    for v in out:
+        if not uniq or uniq[-1] != v:
+            uniq.append(v)
+    if len(uniq) > 1 and uniq[0] == uniq[-1]:
+        uniq.pop()
+    return uniq
+
+
+def _vertex_cell(parent: Cell, V: list, row, rhs) -> Cell:
+    n = len(V[0])
+    cx = [sum((v[k] for v in V), Fraction(0)) / len(V) for k in range(n)]
+    ctr = np.array([float(c) for c in cx])
+    Vf = np.array([[float(c) for c in v] for v in V])
+    if len(V) == 2:
+        r = float(np.max(np.abs(Vf[1] - Vf[0]))) / 2
+    else:
+        ds = []
+        for i in range(len(V)):
+            p, q = Vf[i], Vf[(i + 1) % len(V)]
+            e = q - p
+            ne = float(np.hypot(e[0], e[1])) or 1.0
+            ds.append(abs(e[0] * (ctr[1] - p[1]) - e[1] * (ctr[0] - p[0])) / ne)
+        r = float(min(ds))
+    fr = np.array([float(t) for t in row])
+    c = Cell(parent.rows + [row], parent.rhs + [rhs], np.vstack([parent.G, fr[None, :]]),
+             np.concatenate([parent.g, [float(rhs)]]), ctr, r, True, list(parent.patterns), list(parent.maps),
+             list(parent.errors))
+    c.vertices = V
+    return c
+
+
+def _split_vertices(cell: Cell, a, beta):
+    vals = [dot_exact(a, v) + beta for v in cell.vertices]
+    if all(v >= 0 for v in vals):
+        return [(cell, 1, Fraction(0))]
+    if all(v <= 0 for v in vals):
+        return [(cell, 0, Fraction(0))]
+    pos = clip_vertices(cell.vertices, vals, 1)
+    neg = clip_vertices(cell.vertices, vals, -1)
+    return [(_vertex_cell(cell, pos, [-v for v in a], beta), 1, Fraction(0)),
+            (_vertex_cell(cell, neg, list(a), -beta), 0, Fraction(0))]
+
+
 def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int, Fraction]]:
     """Split ``cell`` by the unit with pre-activation ``a.x + beta``: [(subcell, active, extra)].
 
@@ -179,6 +251,8 @@ def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int, Fraction]]:
     phase(z)| <= extra`` on the cell)."""
     if all(v == 0 for v in a):
         return [(cell, 1 if beta > 0 else 0, Fraction(0))]
+    if cell.vertices is not None:
+        return _split_vertices(cell, a, beta)
     lo_v, hi_v = ctx.interval(a, beta, cell.bbox)
     if lo_v < 0 < hi_v and cell.bbox is None:
         ctx.tighten(cell)
@@ -288,11 +362,13 @@ def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int) -> list[
 
 
 def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
-                    max_cells: int | None = None, absorb_slivers: bool = False) -> tuple[list[Cell], dict]:
+                    max_cells: int | None = None, absorb_slivers: bool = False,
+                    exact_vertices: bool = True) -> tuple[list[Cell], dict]:
     """Common refinement of the linear regions of several networks (same inputs) on ``box``.
 
     ``absorb_slivers``: do not keep sub-tolerance slivers as cells; instead carry a certified
     bound ``cell.errors[k]`` on ``|net_k(x) - map_k(x)|`` over the cell (used for eps checks).
+    ``exact_vertices`` (d <= 2): cells are exact polygons/intervals split at their vertices.
     """
     if not nets:
         raise ShapeError("need at least one network")
@@ -311,6 +387,14 @@ def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
     ctr = np.asarray(box.center, dtype=np.float64)
     root = Cell(rows, rhs, G, g, ctr, float(np.min(box.width)) / 2,
                 strictly_inside(rows, rhs, [Fraction(float(v)) for v in ctr]))
+    if n <= 2 and exact_vertices:
+        # exact polygons (intervals): every split is decided at the vertices in rational
+        # arithmetic, no LP and no tolerance
+        lo = [Fraction(float(v)) for v in box.lo]
+        hi = [Fraction(float(v)) for v in box.hi]
+        root.vertices = ([(lo[0],), (hi[0],)] if n == 1 else
+                         [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])])
+        root.certified = True
     cells = [root]
     for net in nets:
         cells = _refine_network(ctx, cells, net, n)

@@ -1,8 +1,10 @@
 """Check a transform's claim with the verifier.
 
-``auto`` uses the exact region prover (:func:`relucert.regions.compare_exact`) in low dimension
-(d <= 2, or d = 3 for small nets) and :func:`relucert.verify` otherwise (branch and bound for plain
-eps claims; MILP for margin claims and excluded sets).
+``auto``: margin claims (and excluded sets in d >= 2) go to the MILP (``relucert.verify(...,
+method="milp")``), falling back to the exact region prover when the MILP is undecided in low
+dimension; eps claims (mostly eps = 0, or the float tolerance) use the exact region prover
+(:func:`relucert.regions.compare_exact`) for d <= 2 (d = 3 for small nets), where MILP and branch
+and bound stop at solver tolerances, and :func:`relucert.verify` otherwise.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ def check_claim(new, claim: Claim, *, box: Box | None = None, method: str = "aut
         spec = EpsEquivalence(4 * float_tolerance(ref, box))
     if method == "auto":
         small = new.n_relus + ref.n_relus
-        method = "regions" if (box.dim <= 2 or (box.dim == 3 and small <= 60)) else "verify"
-        if method == "regions" and getattr(spec, "excluded", None) and box.dim > 1:
-            method = "verify"
+        low = box.dim <= 2 or (box.dim == 3 and small <= 60)
+        if claim.kind == "margin" or (getattr(spec, "excluded", None) and box.dim > 1):
+            # the MILP decides margin claims and excluded sets fast (sound: dual bound with margin,
+            # counterexamples re-evaluated exactly); in low dimension fall back to exact regions
+            from ..verify.api import verify
+            from ..verify.result import Verdict
+
+            res = verify(ref, new, box, spec, method="milp", time_limit=time_limit)
+            if res.verdict is not Verdict.UNKNOWN or not low or getattr(spec, "excluded", None):
+                return res
+            method = "regions"
+        else:
+            method = "regions" if low else "verify"
     if method == "regions":
         from ..regions import compare_exact
 
