@@ -92,3 +92,17 @@ def test_distance_brackets_the_pruning_error(pair, tmp_path, capsys):
     f, g = relucert.load(pair["f"]), relucert.load(pair["p"])
     assert float(abs(f.eval_exact(x)[0] - g.eval_exact(x)[0])) == pytest.approx(lo, abs=1e-15)
     assert "distance:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("other, eps, verdict, rc", [("q", "0.05", "VERIFIED", 0), ("p", "0.01", "REFUTED", 1)])
+def test_verify_writes_a_certificate_that_checks(pair, tmp_path, capsys, other, eps, verdict, rc):
+    cert = tmp_path / "c.json"
+    assert main(["verify", pair["f"], pair[other], "--box=-1:1", "--eps", eps, "--certificate", str(cert)]) == rc
+    assert f"certificate: {cert}" in capsys.readouterr().out
+    assert main(["check", str(cert)]) == 0
+    assert capsys.readouterr().out.startswith(verdict)
+    # the certificate is bound to the weights: a different g no longer matches it
+    doc = json.loads(cert.read_text())
+    doc["networks"]["g"]["file"] = pair["f"]
+    cert.write_text(json.dumps(doc))
+    assert main(["check", str(cert)]) != 0

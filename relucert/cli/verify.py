@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     p.add_argument("--tau-f", type=float, default=0.0, help="--decision: f's threshold (default 0)")
     p.add_argument("--tau-g", type=float, default=0.0, help="--decision: g's threshold (default 0)")
     p.add_argument("--counterexample", metavar="OUT", help="write the counterexample (exact rationals) as JSON")
+    p.add_argument("--certificate", metavar="OUT",
+                   help="also write a certificate that `relucert check` re-checks (a witness for a refutation; "
+                        "for a proof, certified mode re-runs the search the certificate records)")
     p.set_defaults(func=cmd_verify, _parser=p)
 
     p = subparsers.add_parser(
@@ -210,8 +213,10 @@ def cmd_verify(args) -> int:
     f, g = _load_pair(args)
     if spec is None:
         spec = EpsEquivalence(args.eps, outputs=_outputs(args.outputs, f.n_outputs))
-    _, _, _, res = _run(args, f, g, spec)
+    _, _, box, res = _run(args, f, g, spec)
     _report(args, res)
+    if args.certificate:
+        _write_certificate(args, f, g, box, spec, res)
     if args.counterexample and res.counterexample is not None:
         ce = res.counterexample.to_dict()
         ce.update({"f_model": args.f, "g_model": args.g, "spec": res.spec.to_dict()})
@@ -221,6 +226,27 @@ def cmd_verify(args) -> int:
     if res.verdict is Verdict.NOT_EQUIVALENT:
         return EXIT_FALSE
     return EXIT_UNKNOWN
+
+
+def _write_certificate(args, f, g, box, spec, res) -> None:
+    from ..certify import certificate_from_result, certify, write_certificate
+    from ..verify import Verdict
+
+    if res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample is not None:
+        n = write_certificate(certificate_from_result(res, f, g, f_file=args.f, g_file=args.g), args.certificate)
+        print(f"certificate: {args.certificate} (witness, {n} bytes)")
+        return
+    if res.verdict is not Verdict.EQUIVALENT:
+        print(f"certificate: none written (the verdict is {res.verdict})", file=sys.stderr)
+        return
+    c = certify(args.f, args.g, box, spec, time_limit=args.timeout)
+    if c.certificate is None or str(c.verdict) != str(res.verdict):
+        print(f"certificate: none written: certified mode could not reproduce the proof ({c.verdict}: "
+              f"{c.reason})", file=sys.stderr)
+        return
+    n = c.write(args.certificate)
+    kind = c.certificate.get("proof", {}).get("kind", "proof") if isinstance(c.certificate.get("proof"), dict) else "proof"
+    print(f"certificate: {args.certificate} ({kind}, {n} bytes; re-check with `relucert check {args.certificate}`)")
 
 
 def cmd_distance(args) -> int:
