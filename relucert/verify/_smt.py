@@ -5,8 +5,11 @@ weights, so ``unsat`` proves the claim on ``B`` exactly.  Rigorous (outward-roun
 differential bounds on ``B`` fix the stable neurons and are asserted as lemmas; they are
 mathematical enclosures, so they do not weaken the proof.
 
-z3 alone struggles as soon as a pair has a few dozen unstable ReLUs (it enumerates phase
-combinations), so the box is split: a sub-box goes to z3 once its bounds leave at most
+z3 alone often struggles as soon as a pair has a few dozen unstable ReLUs (it enumerates phase
+combinations; structured rewrites can still be easy), so the engine is a small portfolio: z3 on
+the whole box first (for rewrites with different layer sizes and for ``eps = 0``, where
+splitting is weakest) for ``SMT_ROOT_SHARE`` of the remaining time (``SMT_ROOT_BUDGET`` seconds
+without a limit), then the box is split and a sub-box goes to z3 once its bounds leave at most
 ``SMT_LEAF_UNSTABLE`` unstable neurons (or it cannot be split further).  Only the sub-problems
 the leaf's bounds leave open are asked.  With ``prune=True`` (the default) a leaf whose rigorous
 float bounds already prove the claim is closed without z3; ``result.soundness`` is then
@@ -31,12 +34,16 @@ from .solve import (SOUND_EXACT, SOUND_FLOAT, _decision_subs, _eps_subs, _pair_b
                     _sound_upper_any, _top1_subs)
 
 SMT_LEAF_UNSTABLE = 8
+SMT_ROOT_SHARE = 0.4        # share of the remaining time z3 gets on the whole box first
+SMT_ROOT_BUDGET = 10.0      # seconds for that first try when there is no time limit
 
 
-def _solve(ctx, problem):
+def _solve(ctx, problem, budget=None):
     from ..solvers.z3_backend import Z3Solver
 
     left = ctx.clock.left()
+    if budget is not None:
+        left = budget if left is None else min(left, budget)
     out = Z3Solver(seed=0).check(problem, time_limit=None if left is None else max(left, 0.05))
     ctx.stats["smt_queries"] = ctx.stats.get("smt_queries", 0) + 1
     return out
@@ -124,7 +131,7 @@ def _n_unstable(pb) -> int:
     return n
 
 
-def _decide(ctx, threshold, *, prune: bool = True):
+def _decide(ctx, threshold, *, prune: bool = True, root_try: bool = False):
     """Split the box until z3 (or, with ``prune``, the bounds) closes every leaf.
 
     Returns ``(status, payload)``: ``("proved", {"z3": n, "bounds": n})``, ``("refuted", ce)`` or
@@ -132,7 +139,7 @@ def _decide(ctx, threshold, *, prune: bool = True):
     root = ctx.box
     width0 = np.where(root.width > 0, root.width, 1.0)
     stack = [(root.lo.copy(), root.hi.copy())]
-    counts = {"z3": 0, "bounds": 0, "leaves": 0}
+    counts = {"z3": 0, "bounds": 0, "leaves": 0, "root_tried": False}
     while stack:
         if ctx.clock.out():
             return "unknown", (StopReason.TIME_LIMIT, "time limit reached"), counts
@@ -157,6 +164,22 @@ def _decide(ctx, threshold, *, prune: bool = True):
         axis = int(np.argmax(w))
         mid = 0.5 * lo[axis] + 0.5 * hi[axis]
         splittable = lo[axis] < mid < hi[axis]
+        if _n_unstable(pb) > SMT_LEAF_UNSTABLE and splittable and root_try and counts["leaves"] == 0 \
+                and not counts["root_tried"]:
+            # portfolio: z3 on the whole box first (structured pairs, e.g. rewrites, are often
+            # easy for it), for a share of the time; splitting takes over if it does not finish
+            counts["root_tried"] = True
+            left = ctx.clock.left()
+            budget = SMT_ROOT_BUDGET if left is None else SMT_ROOT_SHARE * left
+            out = _solve(ctx, _query(lctx, leaf, pb, open_subs, threshold), budget=budget)
+            if out.status == "unsat":
+                counts["z3"] += 1
+                counts["leaves"] += 1
+                continue
+            if out.status == "sat":
+                ce = _confirm(ctx, out.x)
+                if ce is not None:
+                    return "refuted", ce, counts
         if _n_unstable(pb) > SMT_LEAF_UNSTABLE and splittable:
             lo2, hi1 = lo.copy(), hi.copy()
             hi1[axis] = mid
@@ -192,7 +215,9 @@ def run(ctx):
         return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(float_up(ce.value), upper0), StopReason.REFUTED, ce=ce,
                           extra={"found_by": "search"})
     thr = spec.eps if isinstance(spec, EpsEquivalence) else 0.0
-    status, payload, counts = _decide(ctx, thr)
+    # z3 on the whole box first only where splitting is weak: rewrites (different layer sizes)
+    # and exact-equality claims, which no float bound can close
+    status, payload, counts = _decide(ctx, thr, root_try=ctx.f.sizes != ctx.g.sizes or thr == 0)
     ctx.stats.update({"leaves": counts["leaves"], "leaves_z3": counts["z3"], "leaves_bounds": counts["bounds"]})
     if status == "refuted":
         return ctx.result(Verdict.NOT_EQUIVALENT, payload.value, max(float_up(payload.value), upper0), StopReason.REFUTED,
