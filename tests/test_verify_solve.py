@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,17 @@ def test_gaps_beyond_the_float_range_and_refused_models_do_not_raise():
     assert r.verdict is not Verdict.NOT_EQUIVALENT
     if r.verdict is Verdict.UNKNOWN:
         assert r.stop_reason is StopReason.SOLVER_ERROR and "HiGHS" in r.reason
+
+
+@pytest.mark.parametrize("method", ["milp", "smt"])
+def test_outputs_subset(method):
+    # output 0 differs by exactly 0.25 (a bias shift), output 1 by up to 2 * 3 = 6
+    f = Network.affine([[1.0, 1.0], [1.0, -1.0]]).deepen(1)
+    g = Network.affine([[1.0, 1.0], [-2.0, 2.0]], [0.25, 0.0]).deepen(1)
+    box = Box.cube(2)
+    r = verify(f, g, box, EpsEquivalence(0.26, outputs=[0]), method=method, time_limit=20)
+    assert r.verdict is Verdict.EQUIVALENT, (r, r.reason)
+    r = verify(f, g, box, EpsEquivalence(0.24, outputs=[0]), method=method, time_limit=20)
+    assert r.verdict is Verdict.NOT_EQUIVALENT and r.counterexample.value == Fraction(1, 4)
+    r = verify(f, g, box, EpsEquivalence(5.9), method=method, time_limit=20)
+    assert r.verdict is Verdict.NOT_EQUIVALENT and r.counterexample.value > Fraction(5.9)
