@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ from ._common import atomic_write, build_network, check_elements, check_finite
 __all__ = ["read_npz", "write_npz"]
 
 _NAME = re.compile(r"([Wb])(0|[1-9][0-9]*)")
+# what zipfile and numpy raise for corrupt archives: unsupported compression methods
+# (NotImplementedError), encrypted members (RuntimeError), broken deflate streams (zlib.error), ...
+_ARCHIVE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+                   zlib.error, KeyError, SyntaxError)
 
 
 def _declared_shape(zf: zipfile.ZipFile, member: str, where: str) -> tuple[int, ...]:
@@ -35,7 +40,7 @@ def _declared_shape(zf: zipfile.ZipFile, member: str, where: str) -> tuple[int, 
                 # the dtype description, which a real-valued array never has.  Reading 3.0 here
                 # matters: otherwise its declared shape would be allocated unchecked.
                 shape, _, _ = fmt.read_array_header_2_0(fp)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise ModelFormatError(f"{where}: array {member[:-4]!r} has a corrupt header: {exc}") from None
     return shape
 
@@ -47,7 +52,7 @@ def read_npz(path) -> Network:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise ModelFormatError(f"{where}: not a readable .npz archive: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ModelFormatError(f"{where}: holds a single array, expected an .npz archive of W0, b0, W1, b1, ...")
@@ -78,7 +83,7 @@ def read_npz(path) -> Network:
         for name in names:
             try:
                 arr = archive[name]
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            except _ARCHIVE_ERRORS as exc:
                 raise ModelFormatError(f"{where}: cannot read array {name!r}: {exc}") from None
             except MemoryError:
                 raise ModelFormatError(f"{where}: cannot read array {name!r}: out of memory") from None

@@ -72,6 +72,8 @@ CASES: dict[str, tuple[str, str | None, str]] = {
     "npz/complex.npz": ("model", "ModelFormatError", r"array 'W0' has dtype complex128, expected real numbers"),
     "npz/bool.npz": ("model", "ModelFormatError", r"array 'W0' has dtype bool, expected real numbers"),
     "npz/path_member.npz": ("model", "ModelFormatError", r"unexpected array '\.\./W0'"),
+    "npz/bad_compression.npz": ("model", "ModelFormatError", r"array 'W0' has a corrupt header: That compression method is not supported"),
+    "npz/encrypted.npz": ("model", "ModelFormatError", r"array 'W0' has a corrupt header: File 'W0\.npy' is encrypted"),
     "npz/chain_mismatch.npz": ("model", "ModelFormatError", r"array 'W1' has 4 columns but 'W0' has 3 rows"),
     # ---- zoo manifests ------------------------------------------------------------------------
     "manifest/ok.toml": ("manifest", None, ""),
@@ -250,6 +252,21 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _patch_members(data: bytes, *, method: int | None = None, flags: int | None = None) -> bytes:
+    """Rewrite the compression method / flag bits of every member, in the local and the central
+    headers (what a corrupt or an encrypted archive looks like to zipfile)."""
+    buf = bytearray(data)
+    for sig, off_flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = buf.find(sig)
+        while i >= 0:
+            if flags is not None:
+                buf[i + off_flags:i + off_flags + 2] = struct.pack("<H", flags)
+            if method is not None:
+                buf[i + off_flags + 2:i + off_flags + 4] = struct.pack("<H", method)
+            i = buf.find(sig, i + 4)
+    return bytes(buf)
+
+
 def _npy(arr) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=True)
@@ -288,6 +305,8 @@ def _npz_files() -> dict[str, bytes]:
     out["complex.npz"] = _zip({"W0.npy": _npy(W0.astype(complex)), "b0.npy": _npy(b0)})
     out["bool.npz"] = _zip({"W0.npy": _npy(W0 > 0), "b0.npy": _npy(b0)})
     out["path_member.npz"] = _zip({"../W0.npy": _npy(W0), "b0.npy": _npy(b0)})
+    out["bad_compression.npz"] = _patch_members(out["ok.npz"], method=99)   # found by fuzz_npz.py
+    out["encrypted.npz"] = _patch_members(out["ok.npz"], flags=1)
     out["chain_mismatch.npz"] = _zip({"W0.npy": _npy(np.ones((3, 2))), "b0.npy": _npy(np.zeros(3)),
                                       "W1.npy": _npy(np.ones((1, 4))), "b1.npy": _npy(np.zeros(1))})
     return out
