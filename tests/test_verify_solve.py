@@ -16,7 +16,7 @@ def _pair(noise=1e-2, sizes=(2, 5, 4, 1), seed=1):
     f = Network.random(list(sizes), seed=seed)
     rng = np.random.default_rng(0)
     g = Network([(L.weight + rng.normal(0, noise, L.weight.shape), L.bias) for L in f.layers])
-    return f, g, Box.cube(2)
+    return f, g, Box.cube(sizes[0])
 
 
 def test_milp_result_fields_and_stats():
@@ -118,3 +118,40 @@ def test_outputs_subset(method):
     assert r.verdict is Verdict.NOT_EQUIVALENT and r.counterexample.value == Fraction(1, 4)
     r = verify(f, g, box, EpsEquivalence(5.9), method=method, time_limit=20)
     assert r.verdict is Verdict.NOT_EQUIVALENT and r.counterexample.value > Fraction(5.9)
+
+
+@pytest.mark.parametrize("method", ["milp", "smt"])
+def test_crashed_backend_is_unknown_not_a_verdict(monkeypatch, method):
+    from relucert.solvers import highs, z3_backend
+
+    def boom(self, *a, **kw):
+        raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(highs.HighsSolver if method == "milp" else z3_backend.Z3Solver,
+                        "solve" if method == "milp" else "check", boom)
+    f, g, box = _pair(noise=1e-3, sizes=(3, 8, 8, 1), seed=3)
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    r = verify(f, g, box, EpsEquivalence(float(d.upper) * 1.001), method=method, time_limit=10)
+    assert r.verdict is not Verdict.NOT_EQUIVALENT
+    if r.verdict is Verdict.UNKNOWN:
+        assert "injected crash" in r.reason and r.stop_reason is StopReason.SOLVER_ERROR
+    else:
+        assert r.soundness == "float-sound"
+
+
+def test_false_infeasible_claim_is_not_a_proof(monkeypatch):
+    from relucert.solvers import highs
+    from relucert.solvers.base import MilpOutcome
+
+    def liar(self, problem, **kw):
+        return MilpOutcome(status="infeasible", stop_reason="injected", primal_value=None, primal_x=None,
+                           input_x=None, dual_bound=-np.inf, gap=None, nodes=0, time_s=0.0, solver="highs")
+
+    monkeypatch.setattr(highs.HighsSolver, "solve", liar)
+    f, g, box = _pair(noise=1e-3, sizes=(3, 8, 8, 1), seed=3)
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    r = verify(f, g, box, EpsEquivalence(float(d.upper) * 1.001), method="milp", time_limit=10)
+    if r.verdict is Verdict.EQUIVALENT:
+        assert r.soundness == "float-sound"
+    else:
+        assert r.verdict is Verdict.UNKNOWN and "infeasible" in r.reason and r.upper >= d.lower

@@ -44,7 +44,12 @@ def _solve(ctx, problem, budget=None):
     left = ctx.clock.left()
     if budget is not None:
         left = budget if left is None else min(left, budget)
-    out = Z3Solver(seed=0).check(problem, time_limit=None if left is None else max(left, 0.05))
+    try:
+        out = Z3Solver(seed=0).check(problem, time_limit=None if left is None else max(left, 0.05))
+    except Exception as exc:  # noqa: BLE001 - a crashed backend is an UNKNOWN, never a verdict
+        from ..solvers.z3_backend import SmtOutcome
+
+        out = SmtOutcome("unknown", None, None, None, f"solver z3 failed: {type(exc).__name__}: {exc}", 0.0)
     ctx.stats["smt_queries"] = ctx.stats.get("smt_queries", 0) + 1
     return out
 

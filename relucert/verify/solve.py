@@ -314,6 +314,7 @@ class _Sub:
     strict: bool
     sound_upper: float              # a sound upper bound of max obj (bound propagation)
     key: tuple = ()                 # ("eps", k, sign) | ("top1", i) | ("pos",) | ("neg",)
+    can_be_empty: bool = True       # False when every input of the box is feasible (plain eps)
     result: dict = field(default_factory=dict)
 
     @property
@@ -362,16 +363,28 @@ class _MilpRun:
             self._note(v, bx)
         return ce
 
-    def _solve(self, problem, **kw):
+    def _solve(self, problem, presolve: bool = True, **kw):
         left = self.clock.left()
         if left is not None:
             kw["time_limit"] = max(left, 0.05)
+        solver = self.solver
+        if not presolve and getattr(solver, "name", "") == "highs":
+            from ..solvers.highs import HighsSolver
+
+            opts = dict(solver.options)
+            solver = HighsSolver(mip_abs_gap=opts["mip_abs_gap"], mip_rel_gap=opts["mip_rel_gap"],
+                                 mip_feasibility_tolerance=opts["mip_feasibility_tolerance"],
+                                 primal_feasibility_tolerance=opts["primal_feasibility_tolerance"],
+                                 dual_feasibility_tolerance=opts["dual_feasibility_tolerance"], presolve=False)
         try:
-            out = self.solver.solve(problem, **kw)
-        except SolverError as exc:   # e.g. HiGHS refuses coefficients above 1e15
+            out = solver.solve(problem, **kw)
+        except Exception as exc:   # noqa: BLE001 - e.g. HiGHS refuses coefficients above 1e15, or
+            # the backend crashed: never a verdict, an UNKNOWN with the reason
             from ..solvers.base import MilpOutcome
 
-            out = MilpOutcome(status="error", stop_reason=str(exc), primal_value=None, primal_x=None, input_x=None,
+            why = str(exc) if isinstance(exc, SolverError) else \
+                f"solver {self.solver.name} failed: {type(exc).__name__}: {exc}"
+            out = MilpOutcome(status="error", stop_reason=why, primal_value=None, primal_x=None, input_x=None,
                               dual_bound=None, gap=None, nodes=0, time_s=0.0, solver=self.solver.name)
         self.stats["milps"] += 1
         self.stats["nodes"] += int(out.nodes or 0)
@@ -408,6 +421,17 @@ class _MilpRun:
         dual = out.dual_bound
         up = sub.sound_upper if dual is None else min(sub.sound_upper, dual + m)
         if out.status == "infeasible":
+            if not sub.can_be_empty:
+                return {"status": "unknown", "upper": sub.sound_upper, "stop": StopReason.NUMERICAL,
+                        "reason": "numerical trouble: the solver calls the model infeasible, but every input of "
+                                  "the box is feasible"}
+            # an infeasibility claim is a float claim too: accept it only if a second solve without
+            # presolve agrees
+            again = self._solve(problem, stop_if_dual_below=t - m, stop_if_primal_above=t, presolve=False)
+            if again.status != "infeasible":
+                return self._interpret(sub, problem, again, m, second=True) if again.status != "error" else \
+                    {"status": "unknown", "upper": sub.sound_upper, "stop": StopReason.NUMERICAL,
+                     "reason": "numerical trouble: the solver's infeasibility claim is not reproducible"}
             return {"status": "proved", "upper": -np.inf, "stop": StopReason.PROVED, "reason": "region is empty"}
         if out.input_x is not None and out.primal_value is not None and out.primal_value > t - m:
             ce = self._candidate(out.input_x)
@@ -568,7 +592,8 @@ def _eps_subs(ctx: _Ctx, pb: _PairBounds, threshold: float) -> list[_Sub]:
                 b.set_objective({int(F.outputs[k]): sign, int(G.outputs[k]): -sign})
                 return b.build()
             subs.append(_Sub(name=f"{'f - g' if sign > 0 else 'g - f'} at output {k}", build=build,
-                             threshold=threshold, strict=False, sound_upper=float(ub), key=("eps", k, sign)))
+                             threshold=threshold, strict=False, sound_upper=float(ub), key=("eps", k, sign),
+                             can_be_empty=bool(ctx.excluded)))
     subs.sort(key=lambda s: -s.sound_upper)
     return subs
 
@@ -737,8 +762,10 @@ def _milp_distance(ctx: _Ctx, pb: _PairBounds, v0, x0) -> VerificationResult:
         if out.input_x is not None:
             ce, v = run.check(out.input_x)
             run._note(v, out.input_x)
-        if out.status == "infeasible":
-            uppers.append(-np.inf)
+        if out.status == "infeasible":   # cannot be: every input of the box is feasible
+            uppers.append(sub.sound_upper)
+            stop, reason = StopReason.NUMERICAL, (f"{sub.name}: numerical trouble: the solver calls the model "
+                                                  "infeasible, but every input of the box is feasible")
             continue
         up = sub.sound_upper if out.dual_bound is None else min(sub.sound_upper, out.dual_bound + m)
         uppers.append(up)
