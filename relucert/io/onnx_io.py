@@ -819,7 +819,12 @@ def _load_external_data(onnx, model, base_dir: str, where: str) -> None:
     for t in _all_tensors(model.graph):
         if t.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        info = {e.key: e.value for e in t.external_data}
+        info = {}
+        for e in t.external_data:
+            key, value = e.key, e.value
+            if not (isinstance(key, str) and isinstance(value, str)):  # protobuf hands invalid UTF-8 over as bytes
+                raise ModelFormatError(f"{where}: tensor {t.name!r} has an external data entry that is not UTF-8 text")
+            info[key] = value
         loc = info.get("location", "")
         what = f"external data {loc!r} of tensor {t.name!r}"
         if not loc:
