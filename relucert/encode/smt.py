@@ -32,7 +32,7 @@ import numpy as np
 
 from ..box import Box
 from ..errors import SpecError
-from ..exact import integer_layers, to_fraction
+from ..exact import to_fraction
 from ..network import Network
 from ._common import ACTIVE, INACTIVE, UNSTABLE, check_bounds, check_box, check_network, check_tag, polytope_arrays, relu_phases
 
@@ -130,7 +130,7 @@ class SmtBuilder:
         zero = z3.RealVal(0, ctx)
         h: list = list(self.inputs)          # z3 expr per unit of the previous layer; None = 0
         phases, n_atoms = [], 0
-        layers = integer_layers(net.weights, net.biases)
+        layers = net._integer_layers  # cached per network (exact integer scaling of the weights)
         depth = net.depth
         for l, IL in enumerate(layers):
             last = l == depth

@@ -585,12 +585,23 @@ def _eps_subs(ctx: _Ctx, pb: _PairBounds, threshold: float) -> list[_Sub]:
         lo = np.maximum(lo, -dhi[sel])
         hi = np.minimum(hi, -dlo[sel])
     subs = []
+    base: dict = {}
+
+    def shared():
+        # every (output, sign) sub-problem has the same rows: build them once
+        if not base:
+            b, F, G = _builder(f, g, box, pb, excluded=ctx.excluded)
+            base.update(problem=b.build(), F=F, G=G)
+        return base["problem"], base["F"], base["G"]
+
     for i, k in enumerate(ctx.outputs):
         for sign, ub in ((1.0, hi[i]), (-1.0, -lo[i])):
             def build(k=k, sign=sign):
-                b, F, G = _builder(f, g, box, pb, excluded=ctx.excluded)
-                b.set_objective({int(F.outputs[k]): sign, int(G.outputs[k]): -sign})
-                return b.build()
+                p, F, G = shared()
+                c = np.zeros(p.n_cols)
+                c[int(F.outputs[k])] = sign
+                c[int(G.outputs[k])] = -sign
+                return p.with_objective(c)
             subs.append(_Sub(name=f"{'f - g' if sign > 0 else 'g - f'} at output {k}", build=build,
                              threshold=threshold, strict=False, sound_upper=float(ub), key=("eps", k, sign),
                              can_be_empty=bool(ctx.excluded)))
