@@ -191,7 +191,10 @@ class _Importer:
         if tt is None:
             raise UnsupportedModelError(f"{self.where}: input {inp.name!r} is not a tensor")
         if tt.elem_type not in (1, 10, 11, 16):  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
-            dt = self.onnx.TensorProto.DataType.Name(tt.elem_type)
+            try:
+                dt = self.onnx.TensorProto.DataType.Name(tt.elem_type)
+            except ValueError:
+                dt = f"unknown ({tt.elem_type})"
             raise UnsupportedModelError(f"{self.where}: input {inp.name!r} has element type {dt}, expected a float type")
         if not tt.HasField("shape"):
             raise UnsupportedModelError(f"{self.where}: input {inp.name!r} has no static shape")
