@@ -7,11 +7,13 @@ neuron's pre-activation is maximized and minimized.  One HiGHS instance per laye
 only two objective coefficients change between LPs, so every LP warm-starts from the previous
 basis.
 
-.. warning::
-   The returned bounds are **float** LP optima (HiGHS tolerances, padded outward by
-   ``pad * (1 + |v|)``), not rigorous bounds.  They make MILPs smaller and faster; they do not
-   make a proof sound.  A neuron whose true range crosses 0 by less than the LP error could be
-   declared stable.  Feed them to the SMT encoding only if you accept that.
+Soundness: by default (``safe=True``) the LP optimum is not used as such; the bound is
+recomputed from the LP's row duals by :func:`safe_lp_upper` (a Neumaier-Shcherbina bound with
+a-priori rounding-error terms) on an encoding whose coefficients are the stored weights, so the
+tightened bounds are rigorous whenever the input bounds are.  With ``safe=False`` the float LP
+optima padded by ``pad * (1 + |v|)`` are returned: they make MILPs smaller but are **not**
+rigorous (a neuron whose true range crosses 0 by less than the LP error could be declared
+stable); do not feed those to the SMT encoding.
 """
 
 from __future__ import annotations
@@ -26,13 +28,54 @@ from ..network import Network
 from ._common import UNSTABLE, check_bounds, check_box, check_network, relu_phases
 from .milp import MilpBuilder
 
-__all__ = ["tighten_bounds_lp"]
+__all__ = ["tighten_bounds_lp", "safe_lp_upper"]
+
+
+def safe_lp_upper(problem, c: np.ndarray, row_dual: np.ndarray) -> float:
+    """A rigorous upper bound of ``max c.v`` over the LP ``problem`` (integrality ignored) from
+    *any* row multipliers ``row_dual`` (Neumaier-Shcherbina): with ``r = c - A^T y``,
+    ``c.v = y.(A v) + r.v <= sum_i max(y_i lo_i, y_i hi_i) + sum_j max(r_j l_j, r_j u_j)``.
+    Multipliers whose sign would need an infinite row bound are set to 0; every product and sum
+    is bounded for rounding with the a-priori error bounds of :mod:`relucert.bounds._fp`, so the
+    result holds for the exact real LP of the stored coefficients.  ``inf`` if some column with
+    a non-zero reduced cost is unbounded."""
+    from ..bounds._fp import add_up, gamma, up
+
+    y = np.asarray(row_dual, dtype=np.float64).copy()
+    rlo, rhi = problem.row_lo, problem.row_hi
+    y[(y > 0) & ~np.isfinite(rhi)] = 0.0
+    y[(y < 0) & ~np.isfinite(rlo)] = 0.0
+    A = problem.A
+    Aty = A.T @ y
+    k = max(int(np.diff(A.tocsc().indptr).max(initial=0)), 1)
+    err_r = up(gamma(k + 1) * (abs(A).T @ np.abs(y) + np.abs(c)))   # |fl(c - A^T y) - (c - A^T y)|
+    r = c - Aty
+    lo, hi = problem.col_lo, problem.col_hi
+    mag = np.maximum(np.abs(lo), np.abs(hi))
+    need = (np.abs(r) + err_r) > 0
+    if not np.all(np.isfinite(mag[need])):
+        return float("inf")
+    with np.errstate(invalid="ignore"):
+        row_terms = np.where(y > 0, y * np.where(np.isfinite(rhi), rhi, 0.0), y * np.where(np.isfinite(rlo), rlo, 0.0))
+        col_terms = np.where(r > 0, r * np.where(np.isfinite(hi), hi, 0.0), r * np.where(np.isfinite(lo), lo, 0.0))
+    col_terms = np.where(need, col_terms, 0.0)
+    terms = np.concatenate([row_terms, col_terms, np.where(need, err_r * np.where(np.isfinite(mag), mag, 0.0), 0.0)])
+    n = terms.size
+    total = float(terms.sum())
+    bound = up(total + up(gamma(n + 1) * float(np.abs(terms).sum()) * (1 + 1e-15)))
+    return float(add_up(np.array([bound]), np.array([float(problem.offset)]))[0])
 
 
 def tighten_bounds_lp(net: Network, box: Box, bounds, *, layers=None, only_unstable: bool = True,
-                      pad: float = 1e-7, time_limit: float | None = None, threads: int | None = 1,
-                      stats: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Tighten pre-activation ``bounds`` of ``net`` over ``box`` by solving LPs (float; see module note).
+                      pad: float = 1e-7, safe: bool = True, time_limit: float | None = None,
+                      threads: int | None = 1, stats: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Tighten pre-activation ``bounds`` of ``net`` over ``box`` by solving LPs.
+
+    With ``safe=True`` (default) each LP optimum is replaced by the rigorous bound
+    :func:`safe_lp_upper` computed from HiGHS's row duals on an ``explicit``-mode encoding (every
+    coefficient a stored weight or an outward-rounded bound), so, given sound input ``bounds``,
+    the result is sound for the exact real network.  With ``safe=False`` the float LP optima
+    padded by ``pad * (1 + |v|)`` are used (see the module note).
 
     ``bounds``: ``net.depth`` hidden-layer ``(lo, hi)`` pairs, optionally plus the output pair
     (returned in the same shape).  ``layers``: which layers to tighten (0-based; ``net.depth``
@@ -76,8 +119,10 @@ def tighten_bounds_lp(net: Network, box: Box, bounds, *, layers=None, only_unsta
         if todo.size == 0:
             continue
         trunc = Network(net.layers[: l + 1])
-        b = MilpBuilder(box)
-        nv = b.add_network(trunc, cur[:l], tag="n")
+        b = MilpBuilder(box, z_mode="explicit" if safe else "implicit")
+        # the current (sound) bounds of layer l bound the objective columns, so every column of
+        # the LP is bounded and the safe bound is finite
+        nv = b.add_network(trunc, cur[:l] + [cur[l]], tag="n")
         prob = b.build().relaxed()
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -95,13 +140,23 @@ def tighten_bounds_lp(net: Network, box: Box, bounds, *, layers=None, only_unsta
                 h.run()
                 n_lp += 1
                 if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                    v = sign * float(h.getInfo().objective_function_value)
-                    if sign > 0:
-                        hi[j] = min(hi[j], v + pad * (1.0 + abs(v)))
+                    if safe:
+                        cvec = np.zeros(prob.n_cols)
+                        cvec[col] = sign
+                        duals = np.array(h.getSolution().row_dual, dtype=np.float64)
+                        ub = min(safe_lp_upper(prob, cvec, duals), safe_lp_upper(prob, cvec, -duals))
+                        v = sign * ub                   # sign=+1: z <= ub; sign=-1: z >= -ub
                     else:
-                        lo[j] = max(lo[j], v - pad * (1.0 + abs(v)))
-                if lo[j] > hi[j]:  # LP noise on a (near) fixed value: keep a valid interval
-                    lo[j] = hi[j] = 0.5 * (lo[j] + hi[j])
+                        v = sign * float(h.getInfo().objective_function_value)
+                        v = v + sign * pad * (1.0 + abs(v))
+                    if sign > 0:
+                        hi[j] = min(hi[j], v)
+                    else:
+                        lo[j] = max(lo[j], v)
+                if lo[j] > hi[j]:
+                    if safe:  # pragma: no cover - two rigorous bounds cannot cross
+                        raise AssertionError(f"crossed rigorous bounds for layer {l} neuron {j}")
+                    lo[j] = hi[j] = 0.5 * (lo[j] + hi[j])   # LP noise on a (near) fixed value
             h.changeColCost(col, 0.0)
     if stats is not None:
         stats.update({"lps": n_lp, "time_s": time.perf_counter() - t0})

@@ -9,8 +9,8 @@ outward-rounded); neurons those bounds show stable get no binary and no row.  Wh
 ``z^g_l - z^f_l`` are added as rows (they cut no point of the true graph and tighten the
 relaxation of ``f - g``; with wide inputs they are dense rows that cost more than they help).  With
 ``tighten=True`` the unstable neurons' bounds are first tightened by LPs
-(:func:`~relucert.encode.obbt.tighten_bounds_lp`): those bounds are float LP optima padded
-outward, so they inherit the MILP's own float nature (below).
+(:func:`~relucert.encode.obbt.tighten_bounds_lp`); each LP bound is recomputed rigorously from
+the LP's duals (Neumaier-Shcherbina), so the tightened bounds stay sound.
 
 A claim ``max Q <= t`` (or ``< t``) is split into sub-problems (per output and sign for
 ``|f_k - g_k|``, per class for top-1, per side for decisions), each ``max obj`` over the box.
