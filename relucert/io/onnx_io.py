@@ -832,6 +832,8 @@ def _load_external_data(onnx, model, base_dir: str, where: str) -> None:
         what = f"external data {loc!r} of tensor {t.name!r}"
         if not loc:
             raise ModelFormatError(f"{where}: tensor {t.name!r} uses external data without a location")
+        if "\0" in loc:
+            raise ModelFormatError(f"{where}: {what} holds a NUL character")
         if PurePosixPath(loc).is_absolute() or PureWindowsPath(loc).is_absolute() or PureWindowsPath(loc).drive:
             raise ModelFormatError(f"{where}: {what} is an absolute path; only paths inside the model's folder are allowed")
         full = os.path.realpath(os.path.join(base, loc))

@@ -37,6 +37,7 @@ CASES: dict[str, tuple[str, str | None, str]] = {
     "onnx/external_truncated.onnx": ("model", "ModelFormatError", r"external data 'short\.bin' of tensor 'W0' is truncated \(8 of 32 bytes\)"),
     "onnx/external_not_utf8.onnx": ("model", "ModelFormatError", r"tensor 'W0' has an external data entry that is not UTF-8 text"),
     "onnx/unknown_elem_type.onnx": ("model", "UnsupportedModelError", r"input 'input' has element type unknown \(75\), expected a float type"),
+    "onnx/external_nul.onnx": ("model", "ModelFormatError", r"external data 'zz\\x00z\.bin' of tensor 'W0' holds a NUL character"),
     "onnx/huge_input_dim.onnx": ("model", "ModelFormatError", r"input 'input' would hold 4611686018427387904 elements .* more than the limit"),
     "onnx/huge_initializer_dims.onnx": ("model", "ModelFormatError", r"invalid ONNX model: TensorProto \(tensor name: W0\) raw_data size \(16 bytes\) is too small for the declared shape"),
     "onnx/cyclic.onnx": ("model", "ModelFormatError", r"the graph has a cycle \(through node 'a' \(Relu\)\)"),
@@ -153,6 +154,7 @@ def _onnx_models() -> dict[str, bytes]:
     out["external_truncated.onnx"] = external("short.bin")
     # invalid UTF-8 in a protobuf string field (found by fuzz_onnx.py): protobuf returns bytes
     out["external_not_utf8.onnx"] = external("zzzz.bin").replace(b"zzzz.bin", b"\xff\xfe\xfd\xfc.bin")
+    out["external_nul.onnx"] = external("zz\0z.bin")   # found by fuzz_onnx.py
     m = dense()
     m.graph.input[0].type.tensor_type.elem_type = 75   # no such data type (found by fuzz_onnx.py)
     out["unknown_elem_type.onnx"] = m.SerializeToString()
