@@ -98,3 +98,12 @@ def test_cli_runs_the_noisy_suite(capsys):
     assert main(["bench", "run", "--suite", "noisy", "--no-write"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == "2 cases, 2 as expected, 0 unexpected"
+
+
+def test_case_filter_runs_a_subset_into_its_own_file(tiny_suite, tmp_path):
+    lines = []
+    res = runner.run([tiny_suite], quick=False, only=["wrong"], results_dir=tmp_path,
+                     results_md=tmp_path / "RESULTS.md", out=lines.append)
+    assert res["cases"] == 1 and lines[-1] == "1 cases, 0 as expected, 1 unexpected"
+    assert (tmp_path / "tiny-subset.json").exists() and not (tmp_path / "tiny.json").exists()
+    assert "subset: cases matching wrong" in (tmp_path / "RESULTS.md").read_text()

@@ -49,6 +49,9 @@ def register(subparsers) -> None:
                                    "and benchmarks/RESULTS.md. Ends with 'N cases, N as expected, M unexpected'.")
     r.add_argument("--suite", action="append", metavar="NAME", help="suite to run (repeatable; default: all)")
     r.add_argument("--quick", action="store_true", help="a small subset of every suite (minutes, not hours)")
+    r.add_argument("--case", action="append", metavar="TEXT",
+                   help="run only the cases whose name contains TEXT (repeatable); results go to "
+                        "<suite>-subset.json, beside the full run's")
     r.add_argument("--time-limit", type=float, metavar="S", help="per-case time limit where a suite uses one "
                    "(ACAS: default 120 s)")
     r.add_argument("--blas-threads", type=int, default=1, metavar="N",
@@ -84,11 +87,12 @@ def cmd_run(args) -> int:
         raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(runner.SUITES)}")
     cmd = "relucert bench run" + "".join(f" --suite {n}" for n in names) + (" --quick" if args.quick else "") \
         + (f" --time-limit {args.time_limit:g}" if args.time_limit else "") \
-        + (" --clock wall" if args.clock == "wall" else "")
+        + (" --clock wall" if args.clock == "wall" else "") + "".join(f" --case {c}" for c in (args.case or []))
     options = {"blas_threads": args.blas_threads, "clock": args.clock}
     if args.time_limit:
         options["time_limit"] = args.time_limit
     res = runner.run(names, quick=args.quick, options=options, write=not args.no_write, command=cmd,
+                     only=args.case,
                      out=lambda s: print(s, flush=True))
     return EXIT_OK if res["unexpected"] == 0 else EXIT_FALSE
 

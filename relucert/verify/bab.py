@@ -173,12 +173,16 @@ class DistanceBaB:
     boxes in one vectorised call), ``pgd_steps`` projected-gradient steps per proposed point,
     ``split`` one of ``SPLIT_RULES``, ``cascade_factor`` (differential engine: a box whose cheap
     bound is within this factor of the target also gets the back-substituted bound; 0 turns the
-    cascade off, ``inf`` always runs it), ``seed`` for the sampling."""
+    cascade off, ``inf``, the default, runs it on every box the cheap bound does not close: on
+    ACAS Xu a finite factor such as 100 let boxes far from the target be split on the cheap bound
+    alone, and the tree exploded), ``parent_ratio`` (children of a node whose back-substituted
+    bound exceeded ``parent_ratio * target`` are split before they get it; default ``inf``),
+    ``seed`` for the sampling."""
 
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
-                 seed: int = 0, split: str = "auto", cascade_factor: float = 100.0, parent_ratio: float = np.inf):
+                 seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf):
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
