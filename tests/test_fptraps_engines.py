@@ -37,16 +37,10 @@ ENGINE_IDS = ["bab", "bounds", "milp-highs", "milp-pulp", "smt"]
 # engines give up fast here: the point is what they claim, not how much they decide
 TIME_LIMIT = {"bab": 0.25, "bounds": 5.0, "milp": 2.0, "smt": 4.0}
 
-#: (trap, engine) pairs that crash instead of answering (bugs in files owned by others; see the
-#: report of issue 9).  strict: the test starts failing once they are fixed, so remove them then.
-KNOWN_CRASHES = {
-    **{("overflowing_difference", e): "verify.api.exact_eps_counterexample formats float(worst) and "
-       "the result takes float(ce.value): an exact gap above the float64 range (2e308) raises OverflowError"
-       for e in ENGINE_IDS},
-    **{(t, "milp-highs"): "HiGHS rejects coefficients above 1e15 and verify(method='milp') raises "
-       "SolverError('HiGHS rejected the model') instead of answering UNKNOWN"
-       for t in ("ramp_width_1e-16", "magnitude_1e300", "duplicate_vs_double_huge")},
-}
+#: (trap, engine) pairs known to crash instead of answering, as strict xfails (empty: the ones this
+#: file found, an OverflowError for gaps above the float64 range and SolverError for HiGHS's
+#: coefficient range, were fixed in relucert/verify by 8456e25 and after)
+KNOWN_CRASHES: dict = {}
 
 
 def exact_eval(net: Network, x) -> list[Fraction]:

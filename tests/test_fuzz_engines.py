@@ -35,8 +35,8 @@ F = Fraction
 EXAMPLES = int(os.environ.get("RELUCERT_FUZZ_EXAMPLES", "0") or 0)
 ENGINES = [("bab", {}), ("bounds", {}), ("milp", {}), ("smt", {})]
 TIME_LIMIT = 2.0
-#: tolerate (and count) the known MILP bug while it is open; set to False once it is fixed
-KNOWN_MILP_INFEASIBLE = True
+#: tolerate (and count) the MILP 'infeasible' bug (fixed in 8456e25); True only to reproduce old figures
+KNOWN_MILP_INFEASIBLE = False
 #: verdict counts per engine (and certificate outcomes), written to $RELUCERT_FUZZ_STATS if set
 STATS: collections.Counter = collections.Counter()
 

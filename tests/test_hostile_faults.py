@@ -69,9 +69,6 @@ def _break(monkeypatch, method):
 
 
 @pytest.mark.parametrize("method", ["milp", "smt"])
-@pytest.mark.xfail(strict=True, reason="bug (verify/solve.py): an exception inside the backend (highspy, "
-                   "z3) escapes verify(method='milp'|'smt') as a bare RuntimeError; it should be a "
-                   "SolverError naming the solver, or an UNKNOWN result with the reason")
 def test_solver_exception_is_a_relucert_error_or_unknown(hard_pair, monkeypatch, method):
     f, g, box = hard_pair
     _break(monkeypatch, method)
@@ -90,7 +87,7 @@ def test_solver_exception_never_becomes_a_verdict(hard_pair, monkeypatch, method
     _break(monkeypatch, method)
     try:
         res = verify(f, g, box, EpsEquivalence(0.0065), method=method, time_limit=10)
-    except Exception:  # noqa: BLE001 - see the xfail test above for the type it should have
+    except RelucertError:  # a clear error is fine too; a bare exception is not
         return
     if res.verdict is Verdict.EQUIVALENT:  # only from the sound bounds, never from the broken solver
         assert res.soundness == "float-sound", res.soundness
@@ -131,11 +128,10 @@ def _needle_pair():
     return f, g, Box([0.0, 0.0], [0.0, 2.0])
 
 
-@pytest.mark.xfail(strict=True, reason="bug (verify/solve.py _interpret): HiGHS declares this feasible "
-                   "encoding infeasible and 'infeasible' is taken as a proof ('region is empty'); with the "
-                   "sampling attack missing, verify(method='milp') answers EQUIVALENT for a pair whose exact "
-                   "gap is 1 > eps = 0.5 (an eps spec without excluded sets can never be infeasible)")
 def test_milp_infeasible_claim_is_not_a_proof(monkeypatch):
+    """Regression (found by the fuzzer, fixed in 8456e25): HiGHS called this feasible encoding
+    infeasible and 'infeasible' was taken as a proof, so with the attack missing the answer was
+    EQUIVALENT for a pair whose exact gap is 1 > eps = 0.5."""
     f, g, box = _needle_pair()
     assert exact_gap(f, g, [0.0, 1.0]) == 1
     # simulate an attack that misses (on harder pairs it does): only the MILP decides
@@ -144,9 +140,8 @@ def test_milp_infeasible_claim_is_not_a_proof(monkeypatch):
     assert res.verdict is not Verdict.EQUIVALENT, (res.verdict, res.upper, res.soundness)
 
 
-@pytest.mark.xfail(strict=True, reason="bug (verify/solve.py): the same false 'infeasible' gives "
-                   "EQUIVALENT with upper = -inf for identical networks, a bracket below the true sup 0")
 def test_milp_bracket_of_identical_networks_contains_zero():
+    """Regression: the same false 'infeasible' gave upper = -inf, below the true sup 0."""
     f, _, box = _needle_pair()
     g = Network([(L.weight, L.bias) for L in f.layers])
     res = verify(f, g, box, EpsEquivalence(0.0), method="milp", time_limit=10)

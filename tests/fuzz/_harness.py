@@ -17,9 +17,10 @@ def seeds(folder: str, suffix: str) -> list[str]:
     return sorted(str(p) for p in (CORPUS / folder).glob(f"*{suffix}"))
 
 
-def main(read, suffix: str, seed_folder: str) -> None:
+def main(read, suffix: str, seed_folder: str, known: tuple = ()) -> None:
     """Fuzz ``read(path)``: any :class:`RelucertError` (or FileNotFoundError) is a correct answer to
-    a bad input; every other exception is a finding and stops the fuzzer with its traceback."""
+    a bad input; every other exception is a finding and stops the fuzzer with its traceback.
+    ``known``: exception types of open, reported bugs, tolerated so the run can go on."""
     import atheris
 
     from relucert.errors import RelucertError
@@ -31,6 +32,8 @@ def main(read, suffix: str, seed_folder: str) -> None:
         try:
             read(path)
         except (RelucertError, FileNotFoundError):
+            pass
+        except known:
             pass
 
     argv = list(sys.argv)
