@@ -38,6 +38,7 @@ CASES: dict[str, tuple[str, str | None, str]] = {
     "onnx/external_not_utf8.onnx": ("model", "ModelFormatError", r"tensor 'W0' has an external data entry that is not UTF-8 text"),
     "onnx/unknown_elem_type.onnx": ("model", "UnsupportedModelError", r"input 'input' has element type unknown \(75\), expected a float type"),
     "onnx/external_nul.onnx": ("model", "ModelFormatError", r"external data 'zz\\x00z\.bin' of tensor 'W0' holds a NUL character"),
+    "onnx/deep_nesting.onnx": ("model", "ModelFormatError", r"not a valid ONNX file \(DecodeError: .*MaxDepth"),
     "onnx/huge_input_dim.onnx": ("model", "ModelFormatError", r"input 'input' would hold 4611686018427387904 elements .* more than the limit"),
     "onnx/huge_initializer_dims.onnx": ("model", "ModelFormatError", r"invalid ONNX model: TensorProto \(tensor name: W0\) raw_data size \(16 bytes\) is too small for the declared shape"),
     "onnx/cyclic.onnx": ("model", "ModelFormatError", r"the graph has a cycle \(through node 'a' \(Relu\)\)"),
@@ -110,6 +111,31 @@ CASES: dict[str, tuple[str, str | None, str]] = {
 
 # -- ONNX ------------------------------------------------------------------------------------------
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _pb(num: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _deep_onnx(levels: int) -> bytes:
+    """A model whose graph nests ``levels`` graph attributes (written by hand: the protobuf
+    runtime refuses to build messages deeper than its limit of 100)."""
+    graph = b""
+    for _ in range(levels):
+        attr = _pb(1, b"body") + _varint(20 << 3) + _varint(5) + _pb(6, graph)   # type GRAPH, g
+        node = _pb(1, b"x") + _pb(2, b"y") + _pb(4, b"Identity") + _pb(5, attr)
+        graph = _pb(1, node) + _pb(2, b"g")
+    return _varint(1 << 3) + _varint(8) + _pb(8, _pb(1, b"") + _varint(2 << 3) + _varint(13)) + _pb(7, graph)
+
+
 def _onnx_models() -> dict[str, bytes]:
     import onnx
     from onnx import TensorProto as TP
@@ -137,6 +163,7 @@ def _onnx_models() -> dict[str, bytes]:
     out["truncated.onnx"] = ok[: len(ok) // 2]
     out["garbage.onnx"] = np.random.default_rng(9).integers(0, 256, 600, dtype=np.uint8).tobytes()
     out["empty.onnx"] = b""
+    out["deep_nesting.onnx"] = _deep_onnx(300)
 
     def external(loc, length=32):
         m = dense()
@@ -195,7 +222,7 @@ def _onnx_models() -> dict[str, bytes]:
         [h.make_node("Add", ["input", "c"], ["output"], name="add")],
         [h.make_tensor("c", TP.STRING, [2], [b"1", b"2"])]).SerializeToString()
     for name, data in out.items():  # every model but the corrupt ones must parse as a protobuf
-        if name not in ("truncated.onnx", "garbage.onnx", "empty.onnx"):
+        if name not in ("truncated.onnx", "garbage.onnx", "empty.onnx", "deep_nesting.onnx"):
             onnx.ModelProto.FromString(data)
     return out
 
