@@ -209,6 +209,84 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
                    "bound above eps but no exact counterexample found")
 
 
+def _excluded_vertices(V, excluded):
+    """Vertices of the arrangement of ``excluded``'s facet lines inside the polygon ``V`` that lie
+    in no excluded interior: an affine function's sup over ``conv V`` minus the interiors is the
+    max over them."""
+    from ._enum import clip_vertices
+
+    pieces = [V]
+    for P in excluded:
+        rows = [[Fraction(float(a)) for a in row] for row in P.A]
+        rhs = [Fraction(float(b)) for b in P.b]
+        touched, rest = [], []
+        for W in pieces:  # a piece on the far side of one of P's lines misses int P: leave it
+            if any(all(sum((a * x for a, x in zip(row, v)), Fraction(0)) >= b for v in W) for row, b in zip(rows, rhs)):
+                rest.append(W)
+            else:
+                touched.append(W)
+        pieces = touched
+        for row, b in zip(rows, rhs):
+            nxt = []
+            for W in pieces:
+                vals = [sum((a * x for a, x in zip(row, v)), Fraction(0)) - b for v in W]
+                if all(v >= 0 for v in vals) or all(v <= 0 for v in vals):
+                    nxt.append(W)
+                    continue
+                for sgn in (1, -1):
+                    C = clip_vertices(W, vals, sgn)
+                    if len(C) >= 3:
+                        nxt.append(C)
+            pieces = nxt
+        pieces = pieces + rest
+    out = set()
+    for W in pieces:
+        for v in W:
+            if not any(P.interior_contains_exact(list(v)) for P in excluded):
+                out.add(v)
+    return sorted(out)
+
+
+def _eps_2d_excluded(f, g, box, spec, outputs, t0, *, max_cells):
+    cells, st = enumerate_cells([f, g], box, max_cells=max_cells)
+    eps = Fraction(spec.eps)
+    upper = Fraction(0)
+    best = None
+    npts = 0
+    for cell in cells:
+        (Af, cf), (Ag, cg) = cell.maps
+        pts = _excluded_vertices(cell.vertices, spec.excluded)
+        npts += len(pts)
+        for k in outputs:
+            da = [a - b for a, b in zip(Af[k], Ag[k])]
+            dc = cf[k] - cg[k]
+            for v in pts:
+                d = abs(sum((x * y for x, y in zip(da, v)), Fraction(0)) + dc)
+                upper = max(upper, d)
+                if d > eps and best is None:
+                    # look for a float64 point near v outside every excluded interior
+                    for cand in [v] + [tuple((a + b) / 2 for a, b in zip(v, w)) for w in cell.vertices]:
+                        xs = [Fraction(float(t)) for t in cand]
+                        if not box.contains(xs) or any(P.interior_contains_exact(xs) for P in spec.excluded):
+                            continue
+                        fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+                        dd = max(abs(fy[j] - gy[j]) for j in outputs)
+                        if dd > eps:
+                            best = Counterexample(x=xs, f=fy, g=gy, value=dd,
+                                                  detail=f"|f - g| = {float(dd):.6g} > eps = {float(eps):g}")
+                            break
+    stats = dict(st)
+    stats["points"] = npts
+    if best is not None:
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, max(upper, best.value), StopReason.REFUTED, t0,
+                       f, g, box, ce=best, stats=stats)
+    if upper <= eps:
+        return _result(Verdict.EQUIVALENT, spec, 0.0, upper, StopReason.PROVED, t0, f, g, box, stats=stats,
+                       soundness="exact")
+    return _result(Verdict.UNKNOWN, spec, 0.0, upper, StopReason.NUMERICAL, t0, f, g, box, stats=stats,
+                   reason="sup above eps at a rational point with no violating float64 neighbour")
+
+
 def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
     """``f >= tau_f + gamma => g > tau_g`` and ``f <= tau_f - gamma => g <= tau_g``, per cell, exactly."""
     cells, st = enumerate_cells([f, g], box, max_cells=max_cells, absorb_slivers=True)
@@ -327,7 +405,9 @@ def compare_exact(f: Network, g: Network, box: Box, spec, *, max_cells: int | No
         if f.n_inputs == 1:
             return _eps_1d(f, g, box, spec, outputs, t0)
         if spec.excluded:
-            raise SpecError("exact region comparison supports excluded sets in 1D only; use relucert.verify(method='milp')")
+            if f.n_inputs == 2:
+                return _eps_2d_excluded(f, g, box, spec, outputs, t0, max_cells=max_cells)
+            raise SpecError("exact region comparison supports excluded sets in d <= 2 only; use relucert.verify(method='milp')")
         return _eps_nd(f, g, box, spec, outputs, t0, max_cells=max_cells)
     if isinstance(spec, DecisionEquivalence):
         if f.n_outputs != 1:

@@ -33,14 +33,14 @@ def check_claim(new, claim: Claim, *, box: Box | None = None, method: str = "aut
     if method == "auto":
         small = new.n_relus + ref.n_relus
         low = box.dim <= 2 or (box.dim == 3 and small <= 60)
-        if claim.kind == "margin" or (getattr(spec, "excluded", None) and box.dim > 1):
+        if claim.kind == "margin" or (getattr(spec, "excluded", None) and box.dim > 2):
             # the MILP decides margin claims and excluded sets fast (sound: dual bound with margin,
             # counterexamples re-evaluated exactly); in low dimension fall back to exact regions
             from ..verify.api import verify
             from ..verify.result import Verdict
 
             res = verify(ref, new, box, spec, method="milp", time_limit=time_limit)
-            if res.verdict is not Verdict.UNKNOWN or not low or getattr(spec, "excluded", None):
+            if res.verdict is not Verdict.UNKNOWN or not low:
                 return res
             method = "regions"
         else:
