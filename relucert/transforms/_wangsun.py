@@ -48,12 +48,14 @@ def wang_sun_terms(slopes: np.ndarray, heights: np.ndarray, *, seed: int = 0) ->
     for attempt in range(4):
         eta = 1e-7 * hscale * (10 ** attempt) + 1e-9 * span
         lifted = np.hstack([Y, (h + eta * rng.random(N))[:, None]])
+        # a point far below the centroid makes the lifted set full-dimensional (e.g. k+1 points)
+        below = np.concatenate([Y.mean(axis=0), [float(h.min()) - 10.0 * (hscale + 1.0)]])
         try:
-            hull = ConvexHull(lifted, qhull_options="Qt")
+            hull = ConvexHull(np.vstack([lifted, below[None, :]]), qhull_options="Qt")
         except Exception:  # qhull failure: try a larger perturbation
             continue
         up = hull.equations[:, -2] > 1e-12
-        simp = [tuple(sorted(int(v) for v in s)) for s, u in zip(hull.simplices, up) if u]
+        simp = [tuple(sorted(int(v) for v in s)) for s, u in zip(hull.simplices, up) if u and N not in s]
         if simp and all(len(s) == k + 1 for s in simp):
             simplices = simp
             break
