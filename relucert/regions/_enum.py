@@ -38,10 +38,10 @@ class Region:
     * ``pattern``: per hidden layer a tuple of 0/1 (1 = the unit is active, pre-activation >= 0);
     * ``A, c``: the exact affine map (``Fraction`` object arrays) with ``net(x) = A x + c`` on it;
     * ``H, h``: the region's exact constraints ``H x <= h`` (pattern constraints, then the box);
-    * ``point``: an interior point (exact ``Fraction`` values of float64 numbers);
+    * ``point``: an interior point (exact ``Fraction`` values; for d <= 2 the exact centroid);
     * ``radius``: the Chebyshev radius found by the LP (float, informative);
-    * ``certified``: True when ``point`` satisfies every constraint strictly in exact arithmetic
-      (so the region is full-dimensional, proved).
+    * ``certified``: True when the region is proved full-dimensional: ``point`` satisfies every
+      constraint strictly in exact arithmetic (d <= 2: exact polygon/interval of positive size).
     """
 
     pattern: tuple
@@ -413,7 +413,10 @@ def linear_regions(net: Network, box: Box, *, tol: float = 1e-9, max_regions: in
     out = []
     for c in cells:
         A, cc = c.maps[0]
-        point = tuple(Fraction(float(v)) for v in c.center) if c.center is not None else ()
+        if c.vertices is not None:  # exact centroid: strictly inside a polygon of positive area
+            point = tuple(sum((v[k] for v in c.vertices), Fraction(0)) / len(c.vertices) for k in range(box.dim))
+        else:
+            point = tuple(Fraction(float(v)) for v in c.center) if c.center is not None else ()
         out.append(Region(pattern=c.patterns[0], A=A, c=cc, H=np.array(c.rows, dtype=object),
                           h=np.array(c.rhs, dtype=object), point=point, radius=float(c.radius),
                           certified=bool(c.certified)))
