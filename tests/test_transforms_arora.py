@@ -180,3 +180,15 @@ def test_exact_rewrites_on_random_dyadic_nets(data, sizes):
         assert new.depth <= (1 if sizes[0] == 1 else 2) or name == "fan-wide"
         res = compare_exact(f, new, box, EpsEquivalence(0))
         assert res.verdict is Verdict.EQUIVALENT, (name, res.summary())
+
+
+def test_arora_maxaffine_3d_two_hidden_layers_exact_values():
+    rng = np.random.default_rng(0)
+    f = Network([(rng.integers(-3, 4, (3, 3)) / 2, rng.integers(-3, 4, 3) / 4),
+                 (rng.integers(-3, 4, (2, 3)) / 2, rng.integers(-3, 4, 2) / 4),
+                 (rng.integers(-3, 4, (1, 2)) / 2, np.zeros(1))])
+    new, claim = T.arora_maxaffine(f)
+    assert new.depth <= 2 == claim.formula["hidden_layers"] and claim.info["max_arity"] <= 4
+    assert claim.weights_exact
+    for x in rng.uniform(-3, 3, (30, 3)):
+        assert new.eval_exact(x) == f.eval_exact(x)
