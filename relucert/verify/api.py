@@ -15,7 +15,7 @@ from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equiv
 
 __all__ = ["verify", "distance", "METHODS", "exact_eps_counterexample"]
 
-METHODS = ("auto", "bab", "milp", "smt", "bounds")
+METHODS = ("auto", "bab", "milp", "smt", "regions", "bounds")
 
 
 def _check_pair(f: Network, g: Network, box: Box) -> None:
@@ -77,6 +77,31 @@ def _identical(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> Verif
         stats={"time_s": time.perf_counter() - t0, "nodes": 0}, f_digest=f.digest, g_digest=g.digest, box=box)
 
 
+def _structural(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> VerificationResult | None:
+    """EQUIVALENT when g is an exact rewrite of f (unit permutation, duplication, positive scaling,
+    dead units, identity layers, ``deepen``), found in floats and confirmed by exact identities of
+    the weights; None otherwise."""
+    if isinstance(spec, Distance) or (isinstance(spec, EpsEquivalence) and spec.excluded):
+        return None
+    if isinstance(spec, DecisionEquivalence):
+        # f == g gives the decision claim only when g's threshold lies in f's margin band
+        tf, tg, gm = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
+        if not (tf - gm <= tg < tf + gm):
+            return None
+    if f.canonical().digest == g.canonical().digest:
+        how = "f and g are equal up to the order of hidden units and units that never matter"
+    else:
+        from ..certify.structural import find_structural_proof
+
+        if f.n_params + g.n_params > 2_000_000 or find_structural_proof(f, g, box) is None:
+            return None
+        how = "g is an exact rewrite of f (unit maps confirmed by exact weight identities)"
+    return VerificationResult(
+        verdict=Verdict.EQUIVALENT, spec=spec, lower=0.0, upper=0.0, method="structural",
+        stop_reason=StopReason.PROVED, soundness="exact", reason=how,
+        stats={"time_s": time.perf_counter() - t0, "nodes": 0}, f_digest=f.digest, g_digest=g.digest, box=box)
+
+
 def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto",
            time_limit: float | None = None, node_limit: int | None = None, progress=None,
            seed: int = 0, solver: str = "highs", batch: int = 64, tighten: bool = False) -> VerificationResult:
@@ -88,9 +113,12 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     * NOT_EQUIVALENT only with a counterexample re-evaluated exactly on the original weights;
     * UNKNOWN otherwise, with the reason and the best bracket known.
 
-    ``method``: ``"auto"`` (identical nets are settled at once; low input dimension goes to
-    input-splitting branch and bound; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3,
-    exact) or ``"bounds"`` (one bound pass, no search).  Top-1, decision and excluded-set specs
+    ``method``: ``"auto"`` (identical nets, and nets that are exact structural rewrites of each
+    other, are settled at once without a solver; eps = 0 is decided exactly, by linear regions in
+    one or two dimensions and by z3 otherwise; low input dimension goes to input-splitting branch
+    and bound; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3, exact), ``"regions"``
+    (exact comparison region by region, input dimension <= 2 or so) or ``"bounds"`` (one bound
+    pass, no search).  Top-1, decision and excluded-set specs
     always go to a solver (``"milp"`` unless ``"smt"`` is asked for).
 
     ``solver`` (MILP backend: ``"highs"``, ``"pulp"`` = CBC, or ``"pulp:<SOLVER>"``) and
@@ -107,6 +135,20 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
         res = _identical(f, g, spec, box, t0)
         if res is not None:
             return res
+    if method == "auto":
+        res = _structural(f, g, spec, box, t0)
+        if res is not None:
+            return res
+        if isinstance(spec, EpsEquivalence) and spec.eps == 0:
+            # float-sound bounds can never close a zero threshold: decide it exactly
+            low_dim = f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)
+            method = "regions" if low_dim else "smt"
+    if method == "regions":
+        from ..regions import compare_exact
+
+        res = compare_exact(f, g, box, spec)
+        res.stats.setdefault("time_s", time.perf_counter() - t0)
+        return res
     if isinstance(spec, (Top1Equivalence, DecisionEquivalence)) or (isinstance(spec, EpsEquivalence) and spec.excluded):
         if method in ("auto", "bab", "bounds"):
             method = "milp"
@@ -141,7 +183,7 @@ def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, b
                   node_limit=1 if bounds_only else node_limit, progress=progress, stop_value=spec.eps,
                   confirm=confirm)
     method = f"bab-{bab.engine}" if not bounds_only else f"bounds-{bab.engine}"
-    stats = {"time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
+    stats = {**out.stats, "time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
              "engine": bab.engine}
     common = dict(spec=spec, method=method, stats=stats, f_digest=f.digest, g_digest=g.digest, box=box,
                   tree=out.tree)
@@ -177,7 +219,7 @@ def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, se
     lower = float_down(lower_exact)  # the reported lower end is rounded down
     upper = max(out.upper, lower)
     done = out.status == "tolerance"
-    stats = {"time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
+    stats = {**out.stats, "time_s": time.perf_counter() - t0, "nodes": out.nodes, "bound_batches": out.bound_calls,
              "engine": bab.engine}
     stop = {"tolerance": StopReason.TOLERANCE, "time_limit": StopReason.TIME_LIMIT}.get(out.status, StopReason.NODE_LIMIT)
     return VerificationResult(

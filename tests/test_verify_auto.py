@@ -1,0 +1,87 @@
+"""method="auto": structural rewrites need no solver, eps = 0 is decided exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import relucert
+from relucert import Box, DecisionEquivalence, EpsEquivalence, Network, Top1Equivalence
+from relucert.cli import main
+from relucert.examples import example_pairs, permute_hidden, prune_smallest, small_regressor, tent, xor_classifier
+
+
+def test_permutation_and_deepen_are_structural():
+    f = small_regressor()
+    for g in (permute_hidden(f, seed=3), f.deepen(2), permute_hidden(f).deepen(1)):
+        res = relucert.verify(f, g, Box.cube(2), EpsEquivalence(0.0))
+        assert str(res.verdict) == "EQUIVALENT"
+        assert res.method == "structural" and res.soundness == "exact"
+        assert (res.lower, res.upper) == (0.0, 0.0)
+
+
+def test_structural_top1_and_decision():
+    f = xor_classifier()
+    g = permute_hidden(f)
+    assert relucert.verify(f, g, Box.cube(2), Top1Equivalence()).method == "structural"
+    # tau_g inside f's margin band: implied by f == g
+    res = relucert.verify(f, g, Box.cube(2), DecisionEquivalence(tau_f=0.0, tau_g=0.0, gamma=0.1))
+    assert res.method == "structural" and str(res.verdict) == "EQUIVALENT"
+    # tau_g outside the band: f == g does not imply it; a solver must decide (and refute it)
+    res = relucert.verify(f, g, Box.cube(2), DecisionEquivalence(tau_f=0.0, tau_g=0.5, gamma=0.1))
+    assert res.method != "structural"
+    assert str(res.verdict) == "NOT_EQUIVALENT"
+
+
+def test_eps_zero_in_1d_goes_to_exact_regions():
+    f = tent()
+    # the tent as relu(1 - |2x - 1|), two hidden layers: the same function on R, not a structural rewrite
+    g = Network([(np.array([[2.0], [-2.0]]), [-1.0, 1.0]), (np.array([[-1.0, -1.0]]), [1.0]),
+                 (np.array([[1.0]]), [0.0])])
+    res = relucert.verify(f, g, Box([-1.0], [2.0]), EpsEquivalence(0.0))
+    assert str(res.verdict) == "EQUIVALENT" and res.soundness == "exact"
+    assert res.method.startswith("regions")
+    # a bias nudged by 2**-40 is refuted exactly
+    h = Network([(np.array([[2.0], [-2.0]]), [-1.0, 1.0]), (np.array([[-1.0, -1.0]]), [1.0]),
+                 (np.array([[1.0]]), [2.0**-40])])
+    res = relucert.verify(f, h, Box([-1.0], [2.0]), EpsEquivalence(0.0))
+    assert str(res.verdict) == "NOT_EQUIVALENT"
+    ce = res.counterexample
+    assert abs(f.eval_exact(ce.x)[0] - h.eval_exact(ce.x)[0]) == Fraction(2) ** -40
+
+
+def test_eps_zero_in_3d_goes_to_z3():
+    f = small_regressor((3, 4, 1), seed=5)
+    g = f.deepen(1)
+    # break the structure so no structural proof applies: split one output weight in two exact halves
+    L = g.layers[-1]
+    W = np.hstack([L.weight, np.zeros((1, 1))])
+    prev = g.layers[-2]
+    Wp = np.vstack([prev.weight, prev.weight[:1] * 0.0])
+    g2 = Network(list(g.layers[:-2]) + [(Wp, np.concatenate([prev.bias, [0.0]])), (W, L.bias)])
+    res = relucert.verify(f, g2, Box.cube(3), EpsEquivalence(0.0), time_limit=60)
+    assert str(res.verdict) == "EQUIVALENT" and res.soundness == "exact"
+    res = relucert.verify(f, prune_smallest(f), Box.cube(3), EpsEquivalence(0.0), time_limit=60)
+    assert str(res.verdict) == "NOT_EQUIVALENT"
+
+
+def test_regions_method_on_request():
+    f = small_regressor((2, 6, 1), seed=1)
+    res = relucert.verify(f, prune_smallest(f), Box.cube(2), EpsEquivalence(1e-3), method="regions")
+    assert str(res.verdict) == "NOT_EQUIVALENT"
+    x = res.counterexample.x
+    assert abs(f.eval_exact(x)[0] - prune_smallest(f).eval_exact(x)[0]) > Fraction(1, 1000)
+
+
+def test_examples_reach_their_expected_verdicts():
+    for pair in example_pairs():
+        res = relucert.verify(pair.f, pair.g, pair.box, EpsEquivalence(pair.eps), time_limit=60)
+        assert str(res.verdict) == pair.expected, pair.name
+
+
+def test_demo_command(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "all verdicts as expected" in out and "UNEXPECTED" not in out
