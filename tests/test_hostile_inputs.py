@@ -75,15 +75,7 @@ def test_corpus_is_reproducible_and_small():
 
 
 #: files whose reader belongs to another engineer and still fails (see the report of issue 9)
-KNOWN_BUGS = {
-    "manifest/deep_array.toml": "relucert.zoo.manifest._toml_loads lets tomllib's RecursionError through "
-                                "(20 000 nested arrays); it should become a ManifestError",
-    "manifest/template_width.toml": "relucert.zoo.manifest._template runs str.format on the user's template: "
-                                    "a field width of 10**12 raises MemoryError (or allocates gigabytes)",
-    "manifest/template_attribute.toml": "relucert.zoo.manifest._template allows attribute access "
-                                        "('{stem.__class__.__mro__}') into Python objects; only plain "
-                                        "{stem}, {name}, ... should be accepted",
-}
+KNOWN_BUGS: dict[str, str] = {}  # corpus files whose error is a known, open bug (none now)
 
 
 def _params():

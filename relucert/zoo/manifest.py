@@ -31,6 +31,7 @@ import io
 import math
 import os
 import re
+import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -446,10 +447,24 @@ def _job_from_options(ctx: _Ctx, opts: dict, base: Path, name: str, f: str, g: s
 
 
 def _template(ctx: _Ctx, key: str, tmpl: str, values: dict) -> str:
+    """Fill ``{stem}``-style fields by plain substitution: no format specs, conversions or
+    attribute access (a template is user data, never a format program)."""
+    use = f"use {{{'}, {'.join(_TEMPLATE_KEYS)}}}"
+    out = []
     try:
-        return tmpl.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ctx.error(key, f"{key}: bad template {tmpl!r} ({exc}); use {{{'}, {'.join(_TEMPLATE_KEYS)}}}") from None
+        parts = list(string.Formatter().parse(tmpl))
+    except ValueError as exc:
+        raise ctx.error(key, f"{key}: bad template {tmpl!r} ({exc}); {use}") from None
+    for literal, field_name, spec, conversion in parts:
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name not in _TEMPLATE_KEYS or spec or conversion:
+            raise ctx.error(key, f"{key}: bad template {tmpl!r} (field {{{field_name}"
+                                 f"{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                                 f"is not allowed); {use}")
+        out.append(str(values[field_name]))
+    return "".join(out)
 
 
 def _expand_job(ctx: _Ctx, opts: dict, base: Path) -> list[JobSpec]:
@@ -711,6 +726,8 @@ def _toml_loads(text: str, file: str) -> dict:
                                 f"(pip install tomli)") from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ManifestError(f"{file}: TOML nesting is too deep") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
