@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 
 
 def cmd_demo(args) -> int:
-    from ..examples import example_networks, example_pairs
+    from ..examples import TRANSFORM_EXAMPLES, example_networks, example_pairs
     from ..verify import EpsEquivalence, verify
 
     print("relucert demo: formal equivalence of ReLU networks\n")
@@ -44,6 +44,35 @@ def cmd_demo(args) -> int:
         good = str(res.verdict) == pair.expected
         ok &= good
         print(f"    expected {pair.expected}: {'as expected' if good else 'UNEXPECTED'}\n")
-    print(f"{len(example_pairs())} pairs in {time.perf_counter() - t0:.2f}s: "
+    ok &= _transforms_story(args)
+    n = len(example_pairs()) + len(TRANSFORM_EXAMPLES)
+    print(f"{n} checks in {time.perf_counter() - t0:.2f}s: "
           f"{'all verdicts as expected' if ok else 'some verdicts unexpected'}")
     return EXIT_OK if ok else EXIT_FALSE
+
+
+def _transforms_story(args) -> bool:
+    """The papers' rewrites, each applied and its claim proved or refuted."""
+    from .. import transforms
+    from ..examples import TRANSFORM_EXAMPLES
+
+    print("the papers' rewrites, each with the claim it makes, checked by the verifier:")
+    ok = True
+    for name, build, box, expected in TRANSFORM_EXAMPLES:
+        net = build()
+        new, claim = transforms.apply(name, net, box)
+        res = transforms.check(new, claim, time_limit=args.timeout)
+        good = str(res.verdict) == expected
+        ok &= good
+        summary = transforms.get(name).summary
+        print(f"  {name}: {summary}")
+        print(f"    {'-'.join(map(str, net.sizes))} -> {'-'.join(map(str, new.sizes))}; claim: {claim.kind}"
+              + (f", eps {claim.eps:.3g}" if claim.eps else "") + (f", margin {claim.gamma:.3g}" if claim.gamma else ""))
+        line = f"    {res.verdict} by {res.method} in {res.time_s:.2f}s"
+        if res.counterexample is not None:
+            ce = res.counterexample
+            line += f"; counterexample x = [{', '.join(f'{float(v):.6g}' for v in ce.x)}] ({ce.detail})"
+        print(line)
+        print(f"    expected {expected}: {'as expected' if good else 'UNEXPECTED'}")
+    print()
+    return ok

@@ -17,7 +17,7 @@ import numpy as np
 from ..box import Box
 from ..network import Layer, Network
 
-__all__ = ["ExamplePair", "tent", "xor_classifier", "small_regressor", "permute_hidden", "prune_smallest",
+__all__ = ["ExamplePair", "TRANSFORM_EXAMPLES", "tent", "xor_classifier", "small_regressor", "permute_hidden", "prune_smallest",
            "round_weights", "example_networks", "example_pairs"]
 
 
@@ -114,3 +114,16 @@ def example_pairs() -> list[ExamplePair]:
         ExamplePair("broken-prune", reg, prune_smallest(reg), box2, 0.01, "NOT_EQUIVALENT",
                     "the weakest hidden unit dropped, claimed harmless: refuted with an exact counterexample"),
     ]
+
+
+#: ``(transform name, network builder, box, expected verdict of its claim)`` for ``relucert demo``:
+#: two of the papers' exact rewrites, a De Morgan classifier with its margin, and two known-bad
+#: rewrites that the verifier must refute.
+TRANSFORM_EXAMPLES = [
+    ("arora-1d", lambda: Network.random([1, 8, 8, 1], seed=3, name="net-1d"), Box([-1.0], [1.0]), "EQUIVALENT"),
+    ("vardi-narrow", lambda: small_regressor((2, 12, 1), seed=2), Box.cube(2), "EQUIVALENT"),
+    ("demorgan-wide", xor_classifier, Box.cube(2), "EQUIVALENT"),
+    ("arora-1d-short", lambda: Network.random([1, 8, 8, 1], seed=3, name="net-1d"), Box([-1.0], [1.0]),
+     "NOT_EQUIVALENT"),
+    ("vardi-lemma16-printed", lambda: small_regressor((2, 12, 1), seed=2), Box.cube(2), "NOT_EQUIVALENT"),
+]
