@@ -71,6 +71,8 @@ def register(subparsers) -> None:
     p.add_argument("--box", required=True, metavar="BOX")
     p.add_argument("--max-regions", type=int, default=None, metavar="N")
     p.add_argument("--list", action="store_true", help="also print every region/piece")
+    p.add_argument("--draw", metavar="FILE", help="2 inputs: draw the regions coloured by their affine maps "
+                                                   "(.svg; .png needs matplotlib)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_regions)
 
@@ -164,6 +166,12 @@ def cmd_regions(args) -> int:
         print(f"relucert regions: {exc}")
         return EXIT_UNKNOWN
     unc = sum(not r.certified for r in R)
+    if args.draw:
+        if net.n_inputs != 2:
+            raise UsageError(f"--draw needs a 2-input network, got {net.n_inputs} inputs")
+        from ..regions.draw import draw_regions
+
+        draw_regions(net, box, args.draw, regions=R)
     if args.json:
         print(json.dumps({"regions": len(R), "uncertified": unc,
                           "patterns": ["|".join("".join(map(str, l)) for l in r.pattern) for r in R] if args.list else None},
