@@ -85,3 +85,13 @@ def test_demo_command(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "all verdicts as expected" in out and "UNEXPECTED" not in out
+
+
+def test_eps_zero_on_a_degenerate_box():
+    f = small_regressor((2, 5, 1), seed=2)
+    g = prune_smallest(f)
+    box = Box([0.25, -1.0], [0.25, 1.0])  # zero width in input 0: no region cells, z3 decides
+    res = relucert.verify(f, g, box, EpsEquivalence(0.0), time_limit=60)
+    assert str(res.verdict) == "NOT_EQUIVALENT"
+    x = res.counterexample.x
+    assert x[0] == Fraction(1, 4) and f.eval_exact(x) != g.eval_exact(x)

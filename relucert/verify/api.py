@@ -141,7 +141,8 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
             return res
         if isinstance(spec, EpsEquivalence) and spec.eps == 0:
             # float-sound bounds can never close a zero threshold: decide it exactly
-            low_dim = f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)
+            low_dim = (f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)) \
+                and bool(np.all(box.hi > box.lo))  # region cells need a full-dimensional box
             method = "regions" if low_dim else "smt"
     if method == "regions":
         from ..regions import compare_exact
