@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-quick bench bench-quick clean
+.PHONY: install demo test test-quick bench bench-quick proofs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(VENV)/bin/relucert bench run --quick
+
+# rebuild the certificates in proofs/ and re-check every one of them
+proofs: $(STAMP)
+	$(PY) proofs/make_proofs.py
+	$(VENV)/bin/relucert check proofs/*.cert.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
