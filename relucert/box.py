@@ -20,7 +20,7 @@ __all__ = ["Box"]
 def _as_vector(values, name: str) -> np.ndarray:
     try:
         arr = np.array(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError):
         raise BoxError(f"box {name} must be numbers, got {values!r}") from None
     return arr
 

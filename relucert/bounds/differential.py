@@ -17,14 +17,13 @@ is carried as an error term.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from ..box import Box
 from ..errors import ShapeError
 from ..network import Network
-from ._fp import U, add_down, add_up, box_max, center_radius, down, err_vec, gamma, matmul_err, mm_up, up
+from ._fp import U, add_down, add_up, box_max, center_radius, down, gamma, mm_up, up
 from .interval import affine_interval
 from .linear import relu_lower_slope, relu_upper
 

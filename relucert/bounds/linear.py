@@ -14,7 +14,7 @@ import numpy as np
 
 from ..box import Box
 from ..network import Network
-from ._fp import U, add_down, add_up, box_max, center_radius, down, matmul_err, mm_up, up
+from ._fp import U, add_up, box_max, center_radius, down, matmul_err, mm_up, up
 from .interval import affine_interval
 
 __all__ = ["relu_upper", "relu_lower_slope", "crown_bounds_batch", "crown_bounds", "objective_bounds"]

@@ -7,7 +7,6 @@ had its expected verdict, 1 when some did not, 2 usage error.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from pathlib import Path

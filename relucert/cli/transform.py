@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import EXIT_ERROR, EXIT_FALSE, EXIT_OK, EXIT_UNKNOWN, UsageError
+from . import EXIT_FALSE, EXIT_OK, EXIT_UNKNOWN, UsageError
 
 __all__ = ["register"]
 

@@ -79,7 +79,7 @@ def register(subparsers) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-def _load_pair(args) -> tuple[Network, Network]:
+def load_pair(args) -> tuple[Network, Network]:
     nets = []
     for path in (args.f, args.g):
         fmt = rio.model_format(path)
@@ -92,7 +92,7 @@ def _load_pair(args) -> tuple[Network, Network]:
     return f, g
 
 
-def _box(args, n: int) -> Box:
+def box_from_args(args, n: int) -> Box:
     if args.vnnlib:
         return rio.read_vnnlib_box(args.vnnlib, n)
     try:
@@ -112,6 +112,31 @@ def _outputs(text: str | None, m: int):
     if not ks or bad:
         raise UsageError(f"--outputs must name outputs 0..{m - 1}, got {text!r}")
     return ks
+
+
+def spec_from_args(args, n_outputs: int | None):
+    """The spec of ``--eps/--outputs`` or ``--top1/--decision`` (with ``--margin``, ``--tau-f``,
+    ``--tau-g``); usage errors name the option.  With ``n_outputs=None`` (before the models are
+    read) ``--outputs`` is not checked against the model."""
+    from ..verify import DecisionEquivalence, EpsEquivalence, Top1Equivalence
+
+    if args.top1 or args.decision:
+        if args.eps is not None:
+            raise UsageError("--eps goes with the sup-norm check, not with --top1/--decision")
+        if args.outputs is not None:
+            raise UsageError("--outputs goes with the sup-norm check, not with --top1/--decision")
+        if args.top1:
+            return Top1Equivalence(margin=args.margin)
+        return DecisionEquivalence(tau_f=args.tau_f, tau_g=args.tau_g, gamma=args.margin)
+    if args.eps is None:
+        raise UsageError("give --eps (or --top1 / --decision)")
+    if not args.eps >= 0:
+        raise UsageError(f"--eps must be >= 0, got {args.eps}")
+    if args.margin or args.tau_f or args.tau_g:
+        raise UsageError("--margin, --tau-f and --tau-g go with --top1/--decision")
+    if n_outputs is None:
+        return EpsEquivalence(args.eps)
+    return EpsEquivalence(args.eps, outputs=_outputs(args.outputs, n_outputs))
 
 
 class _Progress:
@@ -159,7 +184,7 @@ def _write_json(path: str, data: dict) -> None:
 def _run(args, f: Network, g: Network, spec):
     from ..verify import verify
 
-    box = _box(args, f.n_inputs)
+    box = box_from_args(args, f.n_inputs)
     progress = _Progress(not args.quiet)
     try:
         res = verify(f, g, box, spec, method=args.method, time_limit=args.timeout, progress=progress,
@@ -179,7 +204,7 @@ def _report(args, res) -> None:
 
 
 def cmd_verify(args) -> int:
-    from ..verify import DecisionEquivalence, EpsEquivalence, Top1Equivalence, Verdict
+    from ..verify import Verdict
 
     if args.query is not None:
         from .vnncomp import cmd_verify_query
@@ -195,24 +220,9 @@ def cmd_verify(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    if args.top1 or args.decision:
-        if args.eps is not None:
-            raise UsageError("--eps goes with the sup-norm check, not with --top1/--decision")
-        if args.outputs is not None:
-            raise UsageError("--outputs goes with the sup-norm check, not with --top1/--decision")
-        spec = (Top1Equivalence(margin=args.margin) if args.top1 else
-                DecisionEquivalence(tau_f=args.tau_f, tau_g=args.tau_g, gamma=args.margin))
-    else:
-        if args.eps is None:
-            raise UsageError("give --eps (or --top1 / --decision)")
-        if not args.eps >= 0:
-            raise UsageError(f"--eps must be >= 0, got {args.eps}")
-        if args.margin or args.tau_f or args.tau_g:
-            raise UsageError("--margin, --tau-f and --tau-g go with --top1/--decision")
-        spec = None
-    f, g = _load_pair(args)
-    if spec is None:
-        spec = EpsEquivalence(args.eps, outputs=_outputs(args.outputs, f.n_outputs))
+    spec_from_args(args, None)  # usage errors before any model is read
+    f, g = load_pair(args)
+    spec = spec_from_args(args, f.n_outputs)
     _, _, box, res = _run(args, f, g, spec)
     _report(args, res)
     if args.certificate:
@@ -254,7 +264,7 @@ def cmd_distance(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    f, g = _load_pair(args)
+    f, g = load_pair(args)
     spec = Distance(atol=args.atol, rtol=args.rtol, outputs=_outputs(args.outputs, f.n_outputs))
     _, _, _, res = _run(args, f, g, spec)
     print(f"f: {args.f}\ng: {args.g}")

@@ -109,11 +109,8 @@ def _check_timeout(t):
 
 
 def cmd_export(args) -> int:
-    from .. import io as rio
-    from ..box import Box
-    from ..errors import BoxError
     from ..io.query_export import FORMS, export_query
-    from ..verify import DecisionEquivalence, EpsEquivalence, Top1Equivalence
+    from .verify import box_from_args, load_pair, spec_from_args
 
     _check_timeout(args.timeout)
     forms = [s.strip() for s in args.form.split(",") if s.strip()]
@@ -122,43 +119,10 @@ def cmd_export(args) -> int:
     bad = [x for x in forms if x not in FORMS]
     if bad or not forms:
         raise UsageError(f"--form must list {', '.join(FORMS)} or 'all', got {args.form!r}")
-    if args.top1 or args.decision:
-        if args.eps is not None or args.outputs is not None:
-            raise UsageError("--eps and --outputs go with the sup-norm check, not with --top1/--decision")
-        spec = (Top1Equivalence(margin=args.margin) if args.top1 else
-                DecisionEquivalence(tau_f=args.tau_f, tau_g=args.tau_g, gamma=args.margin))
-    else:
-        if args.eps is None:
-            raise UsageError("give --eps (or --top1 / --decision)")
-        if not args.eps >= 0:
-            raise UsageError(f"--eps must be >= 0, got {args.eps}")
-        spec = None
-    nets = []
-    for path in (args.f, args.g):
-        fmt = rio.model_format(path)
-        if args.fold_normalization and fmt != "nnet":
-            raise UsageError(f"--fold-normalization applies to .nnet models only, not to {path}")
-        nets.append(rio.load(path, fold_normalization=True) if args.fold_normalization else rio.load(path))
-    f, g = nets
-    if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
-        raise UsageError(f"{args.f} is {f.n_inputs}->{f.n_outputs} but {args.g} is {g.n_inputs}->{g.n_outputs}")
-    if args.vnnlib:
-        box = rio.read_vnnlib_box(args.vnnlib, f.n_inputs)
-    else:
-        try:
-            box = Box.from_string(args.box, dim=f.n_inputs)
-        except BoxError as exc:
-            raise UsageError(f"--box: {exc}") from None
-    if spec is None:
-        outs = None
-        if args.outputs is not None:
-            try:
-                outs = [int(s) for s in args.outputs.split(",") if s.strip()]
-            except ValueError:
-                raise UsageError(f"--outputs must be comma-separated indices, got {args.outputs!r}") from None
-            if not outs or any(not 0 <= k < f.n_outputs for k in outs):
-                raise UsageError(f"--outputs must name outputs 0..{f.n_outputs - 1}, got {args.outputs!r}")
-        spec = EpsEquivalence(args.eps, outputs=outs)
+    spec_from_args(args, None)  # usage errors before any model is read
+    f, g = load_pair(args)
+    box = box_from_args(args, f.n_inputs)
+    spec = spec_from_args(args, f.n_outputs)
     paths = export_query(f, g, box, spec, args.out, name=args.name, forms=forms, timeout=args.timeout)
     print(f"spec: {spec.describe()}")
     for role, path in paths.items():

@@ -22,7 +22,7 @@ from ..network import Network
 from ..verify.result import Counterexample, StopReason, Verdict, VerificationResult
 from ..verify.spec import DecisionEquivalence, EpsEquivalence, Polytope
 from ._enum import enumerate_cells
-from ._exactlp import certified_min, strictly_inside
+from ._exactlp import certified_min
 from ._oned import activation_intervals_1d
 
 __all__ = ["compare_exact", "allowed_intervals_1d"]
@@ -295,7 +295,6 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
     lo_t0 = Fraction(spec.tau_f) - Fraction(spec.gamma)
     tg0 = Fraction(spec.tau_g)
     unsure = 0
-    worst = None  # the measured quantity's lower end
     for cell in cells:
         (Af, cf), (Ag, cg) = cell.maps
         af, bf = list(Af[0]), cf[0]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..box import Box
-from ..errors import RelucertError, ShapeError, SpecError
+from ..errors import RelucertError, SpecError
 from ..network import Layer, Network
-from ..verify.spec import DecisionEquivalence, EpsEquivalence, Polytope
+from ..verify.spec import DecisionEquivalence, EpsEquivalence
 
 __all__ = [
     "Claim",

@@ -195,7 +195,6 @@ def _simplices_2d(net, box):
 
 def _simplex_net(simplices, d, delta, box):
     """Wide 3-hidden-layer simplex-indicator net; returns the net and the collar polytopes."""
-    L1W, L1b, L2W, L2b, L3W, L3b, out = [], [], [], [], [], [], []
     collars = []
     n1 = sum(2 * (d + 1) + 2 for _ in simplices)
     n2 = 3 * len(simplices)

@@ -367,7 +367,7 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
     if db:
         head.append(f"database: {db}")
     # Markdown
-    md = [f"# relucert zoo report", "", f"_{when}_", "", *[f"- {h}" for h in head], "", "## Verdicts", "",
+    md = ["# relucert zoo report", "", f"_{when}_", "", *[f"- {h}" for h in head], "", "## Verdicts", "",
           "| verdict | count |", "|---|---:|"]
     md += [f"| {v} | {n} |" for v, n in counts.items()]
     md += ["", "![verdict counts](counts.svg)", "", "## Cactus plot", "", "![cactus plot](cactus.svg)", "",
