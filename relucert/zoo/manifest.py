@@ -101,7 +101,10 @@ _TEMPLATE_KEYS = ("stem", "name", "suffix", "dir", "match")
 class JobSpec:
     """One verification job, as plain data.
 
-    ``kind`` is ``"pair"`` (f against g) or ``"transform"`` (f against ``transform(f)``).
+    ``kind`` is ``"pair"`` (f against g), ``"transform"`` (f against ``transform(f)``) or
+    ``"query"`` (a VNN-LIB query decided for its ``networks``, ``[[name or None, path], ...]``,
+    f and g being the first two of them; ``query_digest`` is the SHA-256 of the query file and
+    the spec is ``{"kind": "query", ...}``: the query's own assertions decide).
     ``spec`` is a dict (``{"kind": "eps", "eps": 0.05, "outputs": [0]}``); the box is given by
     exactly one of ``box_text``, ``box_lo``/``box_hi`` or ``vnnlib``.  ``where`` is
     ``"FILE:LINE"`` of the table the job came from, used in later error messages.
@@ -127,6 +130,9 @@ class JobSpec:
     fold_normalization: bool = False
     drop_softmax: bool = False
     fault: str | None = None
+    query: str | None = None
+    query_digest: str | None = None
+    networks: list = field(default_factory=list)
     where: str = ""
 
     def to_dict(self) -> dict:
@@ -591,7 +597,14 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
       (``target="target"``, the reference reading) or on every output (``target="all"``);
       without ``search``, a model not next to the CSV is looked for in its sub-folders;
     * VNN-COMP's (no header, rows ``model,vnnlib[,timeout]``): g comes from ``g_template``
-      (e.g. ``'{stem}_16bit{suffix}'``), the box from the VNN-LIB file, eps from ``options``.
+      (e.g. ``'{stem}_16bit{suffix}'``), the box from the VNN-LIB file, eps from ``options``;
+    * VNN-COMP 2026's (rows ``NETWORKS,QUERY[,TIMEOUT]`` whose first column names the networks,
+      ``f=a.onnx;g=b.onnx``, read by :func:`relucert.vnncomp.instances.parse_networks`; any row
+      whose first column holds ``=``, ``;`` or ``|``): one ``kind="query"`` job per row, decided by
+      :func:`relucert.vnncomp.solve.solve_query` on the query's own assertions (sat ->
+      NOT_EQUIVALENT with the counterexample, unsat -> EQUIVALENT).  Spec and box fields of
+      ``options`` do not apply to these rows; the job's identity holds the query file's SHA-256.
+      The two VNN-COMP layouts may be mixed; ``g_template`` is needed only for ``model,...`` rows.
 
     ``options`` holds job fields (``eps``, ``timeout``, ...) applied to every row; a VNN-COMP
     row's timeout column wins over ``options["timeout"]`` when ``csv_timeout_wins`` (default:
@@ -661,15 +674,25 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
             if limit is not None and len(jobs) >= limit:
                 break
         return jobs
-    # VNN-COMP layout: model,vnnlib[,timeout], no header
-    if g_template is None:
+    # VNN-COMP layout: model,vnnlib[,timeout], no header; or the 2026 layout whose first
+    # column names the networks ('f=a.onnx;g=b.onnx,query.vnnlib,timeout'): one query job per row
+    query_rows = [i for i, row in enumerate(rows) if row and _is_query_row(row)]
+    if g_template is None and len(query_rows) < sum(
+            1 for i, row in enumerate(rows) if row and any(c.strip() for c in row) and not _is_comment_or_header(i, row)):
         raise ManifestError(
             f"{where or file}: a VNN-COMP instances.csv (rows 'model,vnnlib,timeout') needs g = "
             f"'TEMPLATE' naming each model's partner, e.g. g = '{{stem}}_16bit{{suffix}}'")
     for lineno, row in enumerate(rows, start=1):
-        if not row or all(not c.strip() for c in row):
+        if not row or all(not c.strip() for c in row) or _is_comment_or_header(lineno - 1, row):
             continue
         ctx = _Ctx(file, None, "", 0, "", csv_line=lineno)
+        if _is_query_row(row):
+            job = _query_job(ctx, row, options, search_dirs, seen, patterns, csv_timeout_wins)
+            if job is not None:
+                jobs.append(job)
+                if limit is not None and len(jobs) >= limit:
+                    break
+            continue
         if len(row) not in (2, 3):
             raise ctx.error(None, f"expected 'model,vnnlib[,timeout]', got {len(row)} columns")
         model, prop = row[0].strip(), row[1].strip()
@@ -697,6 +720,113 @@ def read_instances_csv(path, *, search=None, target: str = "target", select=None
         if limit is not None and len(jobs) >= limit:
             break
     return jobs
+
+
+def _is_query_row(row: list) -> bool:
+    """A 2026-style row: its first column names the networks (``f=a.onnx;g=b.onnx``)."""
+    return bool(row) and any(ch in row[0] for ch in "=;|")
+
+
+def _is_comment_or_header(index: int, row: list) -> bool:
+    cells = [c.strip() for c in row]
+    if cells and cells[0].startswith("#"):
+        return True
+    return index == 0 and len(cells) >= 2 and cells[1].lower() in ("vnnlib", "property", "spec", "query")
+
+
+#: the fields a query row uses (besides timeout); spec and box fields do not apply: the query decides
+_QUERY_IGNORED = set(_SPEC_FIELDS) | {"spec", "box", "vnnlib", "g", "name", "f"}
+
+
+def _query_model(ctx: _Ctx, name: str, search: list[Path]) -> str:
+    from ..io import FORMATS
+
+    p = Path(name)
+    stem = p.name[:-3] if p.name.lower().endswith(".gz") else p.name
+    if Path(stem).suffix.lower() not in FORMATS.values():
+        raise ctx.error("networks", f"column 1 (networks): cannot tell the model format of {name!r}; "
+                                    f"use .onnx, .nnet or .npz (optionally .gz)")
+    for d in search:
+        c = p if p.is_absolute() else d / p
+        if c.is_file():
+            return str(c)
+    raise ctx.error("networks", f"column 1 (networks): model {name!r} not found in "
+                                f"{', '.join(str(d) for d in search)}")
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _query_job(ctx: _Ctx, row: list, options: dict, search: list[Path], seen: dict, patterns: list,
+               csv_timeout_wins: bool | None) -> JobSpec | None:
+    """One ``kind="query"`` job from a 2026-style row ``NETWORKS,QUERY[,TIMEOUT]``."""
+    from ..vnncomp.instances import parse_networks
+
+    cells = [c.strip() for c in row]
+    if len(cells) not in (2, 3):
+        raise ctx.error(None, f"expected 'NETWORKS,QUERY[,TIMEOUT]', got {len(cells)} columns")
+    nets = parse_networks(cells[0], where=f"{ctx.where()}: column 1 (networks)")
+    if len(nets) > 2:
+        raise ctx.error("networks", f"column 1 (networks): {len(nets)} networks listed; relucert decides "
+                                    f"queries of one or two networks")
+    resolved = [[n, _query_model(ctx, p, search)] for n, p in nets]
+    if not cells[1]:
+        raise ctx.error("query", "column 2 (query) is empty")
+    q = _find_model_file(ctx, cells[1], search)
+    stems = []
+    for _, p in nets:
+        nm = Path(p).name
+        nm = nm[:-3] if nm.lower().endswith(".gz") else nm
+        stems.append(Path(nm).stem)
+    qn = Path(cells[1]).name
+    for ext in (".gz", ".vnnlib"):
+        if qn.lower().endswith(ext):
+            qn = qn[:-len(ext)]
+    ident = "+".join(stems + [qn])
+    ctx.label = f"instance {ident!r}"
+    if ident in seen:
+        ident = f"{ident}#{ctx.csv_line}"
+    seen[ident] = ctx.csv_line
+    if patterns and not any(_fnmatch(ident, pt) for pt in patterns):
+        return None
+    opts = {k: v for k, v in options.items() if k not in _QUERY_IGNORED and not k.startswith("__")}
+    if "transform" in opts or "transform_options" in opts:
+        raise ctx.error("transform", "a query row (networks named in column 1) takes no transform")
+    if len(cells) == 3 and cells[2] and (csv_timeout_wins if csv_timeout_wins is not None
+                                         else "timeout" not in options):
+        try:
+            opts["timeout"] = float(cells[2])
+        except ValueError:
+            raise ctx.error("timeout", f"column 3 (timeout) must be a number, got {cells[2]!r}") from None
+    digest = _file_sha256(str(q))
+    job = JobSpec(name=ident, kind="query", f=resolved[0][1], g=resolved[1][1] if len(resolved) > 1 else None,
+                  networks=resolved, query=str(q), query_digest=digest,
+                  spec={"kind": "query", "query": Path(q).name, "sha256": digest}, where=ctx.where())
+    job.method = _choice(ctx, "method", opts.get("method", "auto"), METHODS)
+    job.timeout = _number(ctx, "timeout", opts.get("timeout", DEFAULT_TIMEOUT), positive=True)
+    try:
+        job.memory_limit = parse_memory(opts.get("memory_limit", DEFAULT_MEMORY))
+    except ValueError as exc:
+        raise ctx.error("memory_limit", f"memory_limit {exc}") from None
+    if opts.get("node_limit") is not None:
+        raise ctx.error("node_limit", "node_limit does not apply to query jobs (the query's time limit does)")
+    job.seed = _int(ctx, "seed", opts.get("seed", 0), minimum=0)
+    if _bool(ctx, "certificate", opts.get("certificate", False)):
+        raise ctx.error("certificate", "certificate = true is not supported for query jobs")
+    job.fold_normalization = _bool(ctx, "fold_normalization", opts.get("fold_normalization", False))
+    job.drop_softmax = _bool(ctx, "drop_softmax", opts.get("drop_softmax", False))
+    if "fault" in opts:
+        if os.environ.get(FAULTS_ENV) != "1":
+            raise ctx.error("fault", f"fault is a testing option; set {FAULTS_ENV}=1 to use it")
+        job.fault = _choice(ctx, "fault", opts["fault"], FAULTS)
+    return job
 
 
 def _find_model_file(ctx: _Ctx, name: str, search: list[Path]) -> Path:
@@ -751,7 +881,8 @@ def load_manifest(path) -> Manifest:
     if not path.is_file():
         raise ManifestError(f"{file}: manifest not found")
     if path.suffix.lower() == ".csv":
-        return Manifest(path=str(path.resolve()), jobs=_unique(read_instances_csv(path, options={"timeout": DEFAULT_TIMEOUT})))
+        return Manifest(path=str(path.resolve()), jobs=_unique(read_instances_csv(path, options={"timeout": DEFAULT_TIMEOUT},
+                                                                                    csv_timeout_wins=True)))
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -91,12 +91,17 @@ def prepare_job(job: JobSpec | dict, cache: _ModelCache | None = None, *,
         p["certificate_dir"] = certificate_dir
     f_digest, n_in, n_out = cache.info(job.f, job)
     p["f_digest"] = f_digest
-    p["g_digest"] = cache.info(job.g, job)[0] if job.kind == "pair" else None  # shapes: checked by verify
+    p["g_digest"] = cache.info(job.g, job)[0] if _has_g(p) else None  # shapes: checked by verify
     box = resolve_box(p, n_in, n_out)
     p["box_lo"] = [float(v) for v in box.lo]
     p["box_hi"] = [float(v) for v in box.hi]
     p["job_key"] = job_key(p)
     return p
+
+
+def _has_g(p: dict) -> bool:
+    """Whether the job has a second model file (a pair, or a query of two networks)."""
+    return p["kind"] == "pair" or (p["kind"] == "query" and bool(p.get("g")))
 
 
 def _lazy_payload(job: JobSpec, certificate_dir: str | None) -> dict:
@@ -112,10 +117,10 @@ def _complete(payload: dict, result: dict, cache: _ModelCache) -> dict:
         return payload
     p = dict(payload)
     have = result.get("f_digest") and result.get("box_lo") is not None and (
-        p["kind"] != "pair" or result.get("g_digest"))
+        not _has_g(p) or result.get("g_digest"))
     if have:
         p["f_digest"] = result["f_digest"]
-        p["g_digest"] = result.get("g_digest") if p["kind"] == "pair" else None
+        p["g_digest"] = result.get("g_digest") if _has_g(p) else None
         p["box_lo"], p["box_hi"] = result["box_lo"], result["box_hi"]
         p["job_key"] = job_key(p)
         return p

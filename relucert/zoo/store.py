@@ -6,7 +6,8 @@ whole row or nothing, never a corrupt file.  Only the runner's main process writ
 
 A job is identified by its *key*: a hash of its name, the digests of its models (or, for a
 transform job, of f and the transform with its options), its spec, its box and its method and
-node limit.  Re-running a manifest skips every job whose key already has a row.  The time
+node limit; for a query job (a VNN-LIB query from a 2026-style ``instances.csv``) also the
+SHA-256 of the query file and the names the models are bound to.  Re-running a manifest skips every job whose key already has a row.  The time
 limit is not part of the key (raise it and use ``redo=("unknown",)`` to run UNKNOWN jobs again).
 """
 
@@ -89,6 +90,10 @@ def job_key(payload: dict) -> str:
         "fold_normalization": bool(payload.get("fold_normalization")),
         "drop_softmax": bool(payload.get("drop_softmax")),
     }
+    if payload["kind"] == "query":  # a VNN-LIB query: its file's hash, both models, their names
+        ident["g"] = payload.get("g_digest")
+        ident["query"] = payload.get("query_digest")
+        ident["networks"] = [n for n, _ in payload.get("networks") or []]
     return hashlib.sha256(_canon(ident).encode()).hexdigest()
 
 

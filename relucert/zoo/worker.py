@@ -144,6 +144,10 @@ def _claim_dict(claim):
 def _load(path: str, payload: dict):
     from .. import io as rio
 
+    if path.lower().endswith(".gz"):  # NAME.onnx.gz, as VNN-COMP ships models
+        from ..vnncomp.run import _load_model
+
+        return _load_model(path)
     fmt = rio.model_format(path)
     opts = {}
     if payload.get("fold_normalization") and fmt == "nnet":
@@ -159,6 +163,8 @@ def resolve_box(payload: dict, n_inputs: int, n_outputs: int | None = None):
     from ..box import Box
     from ..errors import BoxError
 
+    if payload.get("kind") == "query":  # the query's own box (its networks' shapes: checked on binding)
+        return _read_query(payload).box
     if payload.get("box_text") is not None:
         box = Box.from_string(payload["box_text"], dim=n_inputs)
     elif payload.get("box_lo") is not None:
@@ -174,6 +180,127 @@ def resolve_box(payload: dict, n_inputs: int, n_outputs: int | None = None):
     if n_outputs is not None and outs is not None and any(k >= n_outputs for k in outs):
         raise BoxError(f"outputs {outs} out of range for networks with {n_outputs} outputs")
     return box
+
+
+def _read_query(payload: dict):
+    """The job's VNN-LIB query, after checking its file still has the hash the manifest saw."""
+    from ..errors import SpecError
+    from ..io.vnnlib2 import read_query
+    from .manifest import _file_sha256
+
+    path = payload["query"]
+    want = payload.get("query_digest")
+    if want and _file_sha256(path) != want:
+        raise SpecError(f"{path}: the query file changed since the manifest was read "
+                        f"(sha256 differs from {want[:12]}); read the manifest again")
+    return read_query(path)
+
+
+def _bind_query_models(query, networks: list, nets: list) -> dict:
+    """``{declared name: Network}``: named items bind by name, bare paths bind the declared
+    networks in order (as :func:`relucert.vnncomp.run.bind_models`)."""
+    from ..errors import SpecError
+
+    names = [n for n, _ in networks]
+    if all(n is not None for n in names):
+        return dict(zip(names, nets))
+    if any(n is not None for n in names):
+        raise SpecError("name every network (NAME=PATH) or none of them")
+    decl = query.names
+    required = [d.name for d in query.networks if d.equiv is None or d.equiv[0] != "equal-to"]
+    if len(nets) > len(decl) or len(nets) < len(required):
+        raise SpecError(f"{len(nets)} network(s) given but the query declares {len(decl)} "
+                        f"({', '.join(decl)}), of which {len(required)} need a model")
+    return dict(zip(decl if len(nets) == len(decl) else required, nets))
+
+
+def _query_counterexample(outcome, bound_nets: list) -> dict | None:
+    """The stored counterexample of a ``sat`` query: the exact point, each network's exact
+    outputs (``f``, ``g``), the largest |f_k - g_k| and the query's own assignment."""
+    from fractions import Fraction
+
+    from ..verify.result import fmt_number
+
+    if outcome.x is None:
+        return None
+    x = [v if isinstance(v, Fraction) else Fraction(v) for v in outcome.x]
+    part_ce = None
+    for r in outcome.results:
+        if r.counterexample is not None and [Fraction(v) for v in r.counterexample.x] == x:
+            part_ce = r.counterexample
+    ce = {"x": [fmt_number(v) for v in x], "x_decimal": [repr(float(v)) for v in x],
+          "assignment": [[k, fmt_number(v)] for k, v in outcome.assignment or []], "detail": outcome.reason}
+    if part_ce is not None:
+        d = part_ce.to_dict()
+        ce.update(f=d["f"], g=d["g"], value=d["value"], detail=d["detail"])
+        return ce
+    # found by the exact search: the outputs of the declared networks at their (tied) inputs
+    ys = {}
+    for k, v in outcome.assignment or []:
+        ys.setdefault(k.split("[")[0], []).append(v)
+    outs = [vals for name, vals in ys.items() if name.startswith("Y")]
+    if len(outs) >= 1:
+        ce["f"] = [fmt_number(v) for v in outs[0]]
+    if len(outs) >= 2:
+        ce["g"] = [fmt_number(v) for v in outs[1]]
+        if len(outs[0]) == len(outs[1]):
+            ce["value"] = fmt_number(max(abs(a - b) for a, b in zip(outs[0], outs[1])))
+    return ce
+
+
+def _execute_query(payload: dict, out: dict, t0: float) -> None:
+    """A ``kind="query"`` job: :func:`relucert.vnncomp.solve.solve_query` on the query's networks.
+    sat -> NOT_EQUIVALENT (the exact counterexample), unsat -> EQUIVALENT, a time limit ->
+    UNKNOWN with ``stop_reason="time_limit"``, unknown -> UNKNOWN; a sat of an inverted (band)
+    query is UNKNOWN with the witness in the note."""
+    from ..vnncomp.solve import solve_query
+
+    query = _read_query(payload)
+    networks = payload.get("networks") or [[None, payload["f"]]] + ([[None, payload["g"]]] if payload.get("g") else [])
+    cache: dict = {}
+    nets = []
+    for _, path in networks:
+        if path not in cache:
+            cache[path] = _load(path, payload)
+        nets.append(cache[path])
+    out["f_digest"] = nets[0].digest
+    out["g_digest"] = nets[1].digest if len(nets) > 1 else None
+    for side, want, got in (("f", payload.get("f_digest"), out["f_digest"]),
+                            ("g", payload.get("g_digest"), out["g_digest"])):
+        if want and got and want != got:
+            raise RuntimeError(f"model {side} changed on disk since the run started "
+                               f"(digest {got[:12]}, expected {want[:12]})")
+    models = _bind_query_models(query, networks, nets)
+    out["box_lo"], out["box_hi"] = [float(v) for v in query.box.lo], [float(v) for v in query.box.hi]
+    out["spec"] = dict(payload.get("spec") or {}, form=query.form,
+                       parts=[p.description for p in query.parts])
+    out["load_s"] = time.perf_counter() - t0
+    m = payload.get("method", "auto")
+    res = solve_query(query, models, time_limit=payload.get("timeout"), method=m, seed=payload.get("seed", 0))
+    out["time_s"] = res.time_s
+    out["reason"] = res.reason
+    methods = sorted({str(r.method) for r in res.results if getattr(r, "method", None)})
+    out["method"] = ",".join(methods) if methods else ("search" if res.status == "sat" else m)
+    sound = sorted({str(r.soundness) for r in res.results if getattr(r, "soundness", None)})
+    out["soundness"] = ",".join(sound) if sound else None
+    if len(res.results) == 1:
+        d = res.results[0].to_dict()
+        out["lower"], out["upper"] = d.get("lower"), d.get("upper")
+    out["stats"] = {"query_status": res.status, "form": res.form, "parts": len(res.results),
+                    "warnings": list(res.warnings)}
+    notes = list(res.warnings)
+    if res.status == "sat" and res.verdict == "NOT_EQUIVALENT":
+        out.update(verdict="NOT_EQUIVALENT", stop_reason="refuted",
+                   counterexample=_query_counterexample(res, nets))
+    elif res.status == "sat":  # the asserted safe band has a witness: says nothing about equivalence
+        out.update(verdict="UNKNOWN", stop_reason="unsupported")
+        notes.append(f"the query looks inverted: its asserted band holds at x = "
+                     f"[{', '.join(repr(float(v)) for v in res.x)}]")
+    elif res.status == "unsat":
+        out.update(verdict="EQUIVALENT", stop_reason="proved")
+    else:
+        out.update(verdict="UNKNOWN", stop_reason="time_limit" if res.status == "timeout" else "unknown")
+    out["note"] = "; ".join(notes) or None
 
 
 def _claim_checker():
@@ -253,7 +380,7 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
     Keys: ``name``, ``verdict`` (EQUIVALENT, NOT_EQUIVALENT, UNKNOWN or ERROR), ``lower``,
     ``upper``, ``stop_reason``, ``reason``, ``method``, ``soundness``, ``time_s`` (verify),
     ``load_s``, ``counterexample``, ``f_digest``, ``g_digest``, ``claim``, ``certificate``,
-    ``note``, ``stats``; ``restart`` is True when the worker should be replaced (out of memory).
+    ``note``, ``stats``; a ``kind="query"`` job is decided by :func:`_execute_query`; ``restart`` is True when the worker should be replaced (out of memory).
     """
     t0 = time.perf_counter()
     out: dict = {"name": payload.get("name"), "verdict": "ERROR", "lower": None, "upper": None,
@@ -267,6 +394,10 @@ def execute_job(payload: dict, *, limit_memory: bool = True) -> dict:
 
         if payload.get("fault"):
             _fault(payload["fault"])
+        if payload.get("kind") == "query":
+            _execute_query(payload, out, t0)
+            out["wall_s"] = time.perf_counter() - t0
+            return out  # the finally clause below restores the memory limit
         f = _load(payload["f"], payload)
         out["f_digest"] = f.digest
         box = resolve_box(payload, f.n_inputs, f.n_outputs)
