@@ -95,3 +95,13 @@ def test_eps_zero_on_a_degenerate_box():
     assert str(res.verdict) == "NOT_EQUIVALENT"
     x = res.counterexample.x
     assert x[0] == Fraction(1, 4) and f.eval_exact(x) != g.eval_exact(x)
+
+
+def test_identical_nets_do_not_prove_a_decision_claim_with_zero_margin():
+    # found by tests/test_fuzz_classifiers.py: with gamma = 0, f(x) = tau_f = 0 must give g(x) > 0,
+    # which fails for g = f wherever f(x) = 0; the identical-weights shortcut used to say EQUIVALENT
+    f = Network.affine([[1.0]])
+    for method in ("auto", "milp", "smt"):
+        res = relucert.verify(f, f, Box([-1.0], [1.0]), DecisionEquivalence(gamma=0.0), method=method)
+        assert str(res.verdict) == "NOT_EQUIVALENT", method
+        assert f.eval_exact(res.counterexample.x) == [Fraction(0)]

@@ -68,8 +68,18 @@ def _exact_value(f, g, x, outputs) -> Fraction:
     return max(abs(fy[k] - gy[k]) for k in outputs)
 
 
+def _equal_nets_prove(spec: Spec) -> bool:
+    """Whether ``f == g`` (as functions) implies ``spec``.  Not always for decision claims:
+    ``f >= tau_f + gamma => g > tau_g`` needs ``tau_g < tau_f + gamma`` (at ``f = tau_f + gamma``)
+    and ``f <= tau_f - gamma => g <= tau_g`` needs ``tau_f - gamma <= tau_g``."""
+    if isinstance(spec, DecisionEquivalence):
+        tf, tg, gm = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
+        return tf - gm <= tg < tf + gm
+    return True
+
+
 def _identical(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> VerificationResult | None:
-    if f.digest != g.digest:
+    if f.digest != g.digest or not _equal_nets_prove(spec):
         return None
     return VerificationResult(
         verdict=Verdict.EQUIVALENT, spec=spec, lower=0.0, upper=0.0, method="identical",
@@ -83,11 +93,8 @@ def _structural(f: Network, g: Network, spec: Spec, box: Box, t0: float) -> Veri
     the weights; None otherwise."""
     if isinstance(spec, Distance) or (isinstance(spec, EpsEquivalence) and spec.excluded):
         return None
-    if isinstance(spec, DecisionEquivalence):
-        # f == g gives the decision claim only when g's threshold lies in f's margin band
-        tf, tg, gm = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
-        if not (tf - gm <= tg < tf + gm):
-            return None
+    if not _equal_nets_prove(spec):
+        return None
     if f.canonical().digest == g.canonical().digest:
         how = "f and g are equal up to the order of hidden units and units that never matter"
     else:
