@@ -178,3 +178,53 @@ def test_an_unsupported_query_is_an_error_job_and_the_rest_run(tmp_path):
     assert run_zoo(load_manifest(tmp_path / "i.csv"), db, engine="inline").skipped == 2
     assert run_zoo(load_manifest(tmp_path / "i.csv"), db, engine="inline", redo=("errors",)).recorded == 1
     json.dumps(row)  # the stored row is plain data
+
+
+def test_a_query_changed_after_the_manifest_was_read_is_an_error(tmp_path):
+    from relucert.zoo.worker import execute_job
+
+    csv = _folder(tmp_path)
+    job = load_manifest(csv).jobs[0]
+    (tmp_path / "vnnlib" / "near.vnnlib").write_text(vnnlib2_text(EpsEquivalence(0.2), BOX, n_outputs=2))
+    out = execute_job(job.to_dict(), limit_memory=False)
+    assert out["verdict"] == "ERROR" and "the query file changed since the manifest was read" in out["reason"]
+
+
+@pytest.mark.parametrize("status, form, verdict, stop", [
+    ("timeout", "eps", "UNKNOWN", "time_limit"),
+    ("unknown", "eps", "UNKNOWN", "unknown"),
+    ("sat", "band", "UNKNOWN", "unsupported"),   # a witness of an inverted query proves nothing
+])
+def test_statuses_other_than_sat_and_unsat_are_unknown(tmp_path, monkeypatch, status, form, verdict, stop):
+    import relucert.vnncomp.solve as S
+    from relucert.zoo.worker import execute_job
+
+    def fake(query, models, **kw):
+        assert sorted(models) == ["f", "g"] and kw["time_limit"] == 30.0
+        return S.QueryOutcome(status=status, reason="engine said so", form=form,
+                              x=[Fraction(0), Fraction(0)] if status == "sat" else None,
+                              assignment=[] if status == "sat" else None)
+
+    monkeypatch.setattr(S, "solve_query", fake)
+    job = load_manifest(_folder(tmp_path)).jobs[0]
+    out = execute_job(job.to_dict(), limit_memory=False)
+    assert (out["verdict"], out["stop_reason"], out["counterexample"]) == (verdict, stop, None)
+    assert out["reason"] == "engine said so" and out["stats"]["query_status"] == status
+    if form == "band":
+        assert "looks inverted" in out["note"]
+
+
+def test_gzipped_models_as_vnncomp_ships_them(tmp_path):
+    import gzip
+
+    _folder(tmp_path)
+    for n in ("a", "b"):
+        src = tmp_path / "onnx" / f"{n}.onnx"
+        (tmp_path / "onnx" / f"{n}.onnx.gz").write_bytes(gzip.compress(src.read_bytes()))
+    (tmp_path / "gz.csv").write_text("f=onnx/a.onnx.gz;g=onnx/b.onnx.gz,vnnlib/near.vnnlib,30\n")
+    m = load_manifest(tmp_path / "gz.csv")
+    assert [j.name for j in m.jobs] == ["a+b+near"]
+    db = tmp_path / "r.sqlite"
+    assert run_zoo(m, db, engine="inline").counts["EQUIVALENT"] == 1
+    assert _rows(db)["a+b+near"]["f_digest"] == relucert.load(str(tmp_path / "onnx" / "a.onnx")).digest
+    assert run_zoo(load_manifest(tmp_path / "gz.csv"), db, engine="inline").skipped == 1

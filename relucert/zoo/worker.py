@@ -214,7 +214,7 @@ def _bind_query_models(query, networks: list, nets: list) -> dict:
     return dict(zip(decl if len(nets) == len(decl) else required, nets))
 
 
-def _query_counterexample(outcome, bound_nets: list) -> dict | None:
+def _query_counterexample(outcome) -> dict | None:
     """The stored counterexample of a ``sat`` query: the exact point, each network's exact
     outputs (``f``, ``g``), the largest |f_k - g_k| and the query's own assignment."""
     from fractions import Fraction
@@ -291,7 +291,7 @@ def _execute_query(payload: dict, out: dict, t0: float) -> None:
     notes = list(res.warnings)
     if res.status == "sat" and res.verdict == "NOT_EQUIVALENT":
         out.update(verdict="NOT_EQUIVALENT", stop_reason="refuted",
-                   counterexample=_query_counterexample(res, nets))
+                   counterexample=_query_counterexample(res))
     elif res.status == "sat":  # the asserted safe band has a witness: says nothing about equivalence
         out.update(verdict="UNKNOWN", stop_reason="unsupported")
         notes.append(f"the query looks inverted: its asserted band holds at x = "
