@@ -17,7 +17,7 @@ from .base import REGISTRY, Claim, Transform, TransformError, get, names
 
 __all__ = ["Claim", "Transform", "TransformError", "REGISTRY", "get", "names", "apply", "check"]
 
-for _mod in ("demorgan", "vardi", "structural", "mutate"):
+for _mod in ("demorgan", "vardi", "vardi_approx", "structural", "mutate"):
     try:
         __import__(f"{__name__}.{_mod}")
     except ModuleNotFoundError as _exc:  # pragma: no cover - modules not written yet
