@@ -91,3 +91,16 @@ def test_errors():
         transforms.vardi_approx(ABS, BOX)  # the paper's c0 = 27 is far too large to build
     with pytest.raises(TransformError, match="single-output"):
         transforms.vardi_approx(Network.random([1, 2, 2], seed=0), BOX, c0=1)
+
+
+def test_claimed_eps_is_tight_off_the_slabs(abs_c2):
+    # the slabs do not hide everything: a claim 10% below the staircase error is refuted on good cells
+    import dataclasses
+
+    new, claim = abs_c2
+    tighter = dataclasses.replace(claim, eps=0.9 * claim.eps)
+    res = transforms.check(new, tighter)
+    assert res.verdict is Verdict.NOT_EQUIVALENT
+    x = np.array([float(res.counterexample.x[0])])
+    assert not any(np.all(p.A @ x < p.b) for p in claim.excluded)  # not in a slab's interior
+    assert abs(ABS.eval_exact(res.counterexample.x)[0] - new.eval_exact(res.counterexample.x)[0]) > Fraction(tighter.eps)
