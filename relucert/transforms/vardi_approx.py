@@ -356,7 +356,7 @@ class VardiApprox(Transform):
         claim.weights_exact = exact
         claim.notes.append(f"c0 = {c0} encoder bits (paper's formula for eps={eps:g}: {info['c0_paper']}); "
                            f"field widths {info['field_bits']} bits; {len(slabs)} bad slabs excluded")
-        claim.notes.append(f"claimed eps {e:.6g} is the exact staircase error on the good set "
+        claim.notes.append(f"claimed eps {e:.6g} bounds the staircase error on the good set (exact cell values, interval bounds of f) "
                            f"(target {eps:g} is met only for c0 >= the paper's c0)")
         return new, claim
 
