@@ -104,3 +104,17 @@ def test_claimed_eps_is_tight_off_the_slabs(abs_c2):
     x = np.array([float(res.counterexample.x[0])])
     assert not any(np.all(p.A @ x < p.b) for p in claim.excluded)  # not in a slab's interior
     assert abs(ABS.eval_exact(res.counterexample.x)[0] - new.eval_exact(res.counterexample.x)[0]) > Fraction(tighter.eps)
+
+
+def test_2d_proved_off_slabs_and_refuted_on_the_box():
+    f = Network([(np.eye(2), np.zeros(2)), (np.array([[1.0, 1.0]]), np.zeros(1))])  # relu(x1) + relu(x2)
+    box = Box([0.0, 0.0], [1.0, 1.0])
+    new, claim = transforms.vardi_approx(f, box, c0=1)
+    assert new.n_inputs == 2 and len(claim.excluded) == 4 and claim.eps < 1.0
+    assert new.eval_exact([0.75, 0.25])[0] == Fraction(1, 2)  # codes (1, 0): (k1 + k2) / 2
+    assert transforms.check(new, claim).verdict is Verdict.EQUIVALENT
+    new2, bad = transforms.apply("vardi-approx-sup", f, box, c0=1)
+    res = transforms.check(new2, bad)
+    assert res.verdict is Verdict.NOT_EQUIVALENT
+    x = res.counterexample.x
+    assert abs(f.eval_exact(x)[0] - new2.eval_exact(x)[0]) > Fraction(bad.eps)
