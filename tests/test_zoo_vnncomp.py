@@ -228,3 +228,12 @@ def test_gzipped_models_as_vnncomp_ships_them(tmp_path):
     assert run_zoo(m, db, engine="inline").counts["EQUIVALENT"] == 1
     assert _rows(db)["a+b+near"]["f_digest"] == relucert.load(str(tmp_path / "onnx" / "a.onnx")).digest
     assert run_zoo(load_manifest(tmp_path / "gz.csv"), db, engine="inline").skipped == 1
+
+
+def test_zoo_check_lists_query_jobs(tmp_path, capsys):
+    from relucert.cli import main
+
+    csv = _folder(tmp_path)
+    assert main(["zoo", "check", str(csv)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out and all(": query " in line and "f=" in line and "g=" in line for line in out)

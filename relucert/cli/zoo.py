@@ -173,6 +173,10 @@ def cmd_check(args) -> int:
         print(json.dumps([j.to_dict() for j in manifest.jobs], indent=2))
         return EXIT_OK
     for j in manifest.jobs:
+        if j.kind == "query":
+            nets = "; ".join(f"{n}={Path(q).name}" if n else Path(q).name for n, q in j.networks)
+            print(f"{j.name}: query {Path(j.query).name} on {nets}; timeout {j.timeout:g}s")
+            continue
         other = j.g if j.kind == "pair" else f"transform {j.transform}"
         box = j.box_text or (f"vnnlib {j.vnnlib}" if j.vnnlib else "box table")
         spec = ", ".join(f"{k}={v}" for k, v in j.spec.items() if k != "kind" and v is not None)
