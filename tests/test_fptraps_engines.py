@@ -37,10 +37,8 @@ ENGINE_IDS = ["bab", "bounds", "milp-highs", "milp-pulp", "smt"]
 # engines give up fast here: the point is what they claim, not how much they decide
 TIME_LIMIT = {"bab": 0.25, "bounds": 5.0, "milp": 2.0, "smt": 4.0}
 
-#: (trap, engine) pairs known to crash instead of answering, as strict xfails (empty: the ones this
-#: file found, an OverflowError for gaps above the float64 range and SolverError for HiGHS's
-#: coefficient range, were fixed in relucert/verify by 8456e25 and after)
-KNOWN_CRASHES: dict = {}
+# the crashes this file found (an OverflowError for gaps above the float64 range, SolverError for
+# HiGHS's coefficient range) were fixed in relucert/verify by 8456e25 and after: every pair must answer
 
 
 def exact_eval(net: Network, x) -> list[Fraction]:
@@ -141,10 +139,7 @@ def check_eps_claim(res, f, g, box, eps, D):
 def _trap_params():
     for trap in sorted(TRAPS):
         for engine, eid in zip(ENGINES, ENGINE_IDS):
-            marks = ()
-            if (trap, eid) in KNOWN_CRASHES:
-                marks = pytest.mark.xfail(strict=True, reason=KNOWN_CRASHES[(trap, eid)])
-            yield pytest.param(trap, engine, id=f"{trap}-{eid}", marks=marks)
+            yield pytest.param(trap, engine, id=f"{trap}-{eid}")
 
 
 def _run_trap(trap, engine, *, full: bool, scale: float = 1.0):

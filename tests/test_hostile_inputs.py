@@ -75,15 +75,8 @@ def test_corpus_is_reproducible_and_small():
 
 
 #: files whose reader belongs to another engineer and still fails (see the report of issue 9)
-KNOWN_BUGS: dict[str, str] = {}  # corpus files whose error is a known, open bug (none now)
-
-
 def _params():
-    for name in sorted(corpus.CASES):
-        if name in KNOWN_BUGS:
-            yield pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
-        else:
-            yield name
+    return sorted(corpus.CASES)
 
 
 @pytest.mark.parametrize("name", list(_params()))
