@@ -140,7 +140,9 @@ def test_sigterm_marks_the_run_interrupted_and_exits_3(tmp_path):
     assert "interrupted" in err
     with ResultStore(db, create=False) as s:
         assert s.runs()[-1]["status"] == "interrupted"
-        assert 1 <= len(s.results()) < 6
+        stored = {r["name"] for r in s.results()}
+    # the job reported done before the signal is stored; the interrupted run left the rest undone
+    assert names[0] in stored and len(stored) < 6
     assert not any(_alive(w) for w in workers)
 
 
