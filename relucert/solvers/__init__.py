@@ -14,6 +14,7 @@ Backends import their solver library only when constructed.
 
 from __future__ import annotations
 
+import warnings
 from importlib.util import find_spec
 
 from ..errors import SpecError
@@ -58,7 +59,11 @@ def available_solvers() -> list[str]:
         try:
             import pulp
 
-            if pulp.PULP_CBC_CMD(msg=False).available():
+            with warnings.catch_warnings():
+                # PuLP 3.3 deprecates its bundled-CBC class for PuLP 4 (we pin pulp < 4)
+                warnings.filterwarnings("ignore", message="PULP_CBC_CMD is deprecated", category=DeprecationWarning)
+                cbc = pulp.PULP_CBC_CMD(msg=False).available()
+            if cbc:
                 out += ["pulp", "pulp-cbc"]
         except Exception:  # pragma: no cover - broken pulp install
             pass

@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -35,10 +36,13 @@ def to_pulp(problem, name: str = "relucert"):
     lp = pulp.LpProblem(name, pulp.LpMaximize)
     n = problem.n_cols
     lo, hi, integer = problem.col_lo, problem.col_hi, problem.integer
+    # PuLP >= 3.3 attaches variables to the model (``add_variable``) and deprecates the bare
+    # ``LpVariable(...)`` constructor; older PuLP has only the constructor.
+    make = lp.add_variable if hasattr(lp, "add_variable") else pulp.LpVariable
     xs = [
-        pulp.LpVariable(f"c{j}", lowBound=None if lo[j] == -np.inf else float(lo[j]),
-                        upBound=None if hi[j] == np.inf else float(hi[j]),
-                        cat=pulp.LpInteger if integer[j] else pulp.LpContinuous)
+        make(f"c{j}", None if lo[j] == -np.inf else float(lo[j]),
+             None if hi[j] == np.inf else float(hi[j]),
+             cat=pulp.LpInteger if integer[j] else pulp.LpContinuous)
         for j in range(n)
     ]
     nz = np.flatnonzero(problem.c)
@@ -136,7 +140,10 @@ class PulpSolver(MilpSolver):
                 opts["logPath"] = log_path
         opts.update(self.solver_options)
         try:
-            solver = pulp.getSolver(self.solver, **opts)
+            with warnings.catch_warnings():
+                # PuLP 3.3 deprecates its bundled-CBC class for PuLP 4 (we pin pulp < 4)
+                warnings.filterwarnings("ignore", message="PULP_CBC_CMD is deprecated", category=DeprecationWarning)
+                solver = pulp.getSolver(self.solver, **opts)
             lp.solve(solver)
             log = {}
             if log_path is not None:

@@ -131,7 +131,17 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     ``solver`` (MILP backend: ``"highs"``, ``"pulp"`` = CBC, or ``"pulp:<SOLVER>"``) and
     ``tighten`` (LP bound tightening before the MILP) apply to ``method="milp"``; see
     :mod:`relucert.verify.solve` for what each ``result.soundness`` value guarantees.
+
+    Overflow to infinity inside the bound engines (huge weights or boxes) is part of their sound
+    arithmetic (an infinite bound proves nothing and is reported as such), so numpy's overflow
+    and invalid-value warnings are silenced for the call.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _verify(f, g, box, spec, method=method, time_limit=time_limit, node_limit=node_limit,
+                       progress=progress, seed=seed, solver=solver, batch=batch, tighten=tighten)
+
+
+def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, solver, batch, tighten):
     t0 = time.perf_counter()
     _check_pair(f, g, box)
     _check_options(method, time_limit, node_limit)
