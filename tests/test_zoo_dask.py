@@ -3,47 +3,25 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
-import relucert
-from relucert import Network
 from relucert.cli import main
 from relucert.zoo import ResultStore, run_zoo
+from zoo_fixtures import write_manifest
 
 distributed = pytest.importorskip("distributed", reason="optional extra dask[distributed] is not installed")
 
 
 def _manifest(d: Path) -> Path:
-    f = Network.random([3, 8, 8, 2], seed=1)
-    W = [w.copy() for w in f.weights]
-    W[-1] = W[-1] * (1 + 1e-4)
-    relucert.save(f, d / "f.npz")
-    relucert.save(Network.from_weights(W, f.biases), d / "close.npz")
-    relucert.save(Network.from_weights([w * 1.5 for w in f.weights], f.biases), d / "far.npz")
-    p = d / "zoo.toml"
-    p.write_text(textwrap.dedent("""
-        [defaults]
-        eps = 0.05
-        timeout = 10
-        box = "-1:1"
-        [[job]]
-        name = "eq"
-        f = "f.npz"
-        g = "close.npz"
-        [[job]]
-        name = "neq"
-        f = "f.npz"
-        g = "far.npz"
+    return write_manifest(d, """
         [[job]]
         name = "crash"
         f = "f.npz"
         g = "far.npz"
         fault = "crash"
-        """))
-    return p
+        """)
 
 
 @pytest.fixture

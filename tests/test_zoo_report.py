@@ -14,36 +14,17 @@ from relucert import Network
 from relucert.cli import main
 from relucert.zoo import ResultStore, run_zoo
 from relucert.zoo.report import cactus_svg, line_plot_svg
+from zoo_fixtures import write_manifest
 
 
 def _setup(d: Path, extra: str = "") -> Path:
-    f = Network.random([3, 8, 8, 2], seed=1)
-    W = [w.copy() for w in f.weights]
-    W[-1] = W[-1] * (1 + 1e-4)
-    relucert.save(f, d / "f.npz")
-    relucert.save(Network.from_weights(W, f.biases), d / "close.npz")
-    relucert.save(Network.from_weights([w * 1.5 for w in f.weights], f.biases), d / "far.npz")
-    p = d / "zoo.toml"
-    p.write_text(textwrap.dedent("""
-        [defaults]
-        eps = 0.05
-        timeout = 10
-        box = "-1:1"
-        [[job]]
-        name = "eq"
-        f = "f.npz"
-        g = "close.npz"
-        [[job]]
-        name = "neq"
-        f = "f.npz"
-        g = "far.npz"
+    return write_manifest(d, textwrap.dedent("""
         [[job]]
         name = "neq|odd<name>"
         f = "f.npz"
         g = "far.npz"
         outputs = [1]
         """) + extra)
-    return p
 
 
 def test_cli_run_status_report_and_exit_codes(tmp_path, capsys):
