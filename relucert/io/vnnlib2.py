@@ -912,24 +912,28 @@ def _role_splits(q: Query):
     return [(f, g), (g, f)]
 
 
+def _first_reading(read, q: Query, roles):
+    """The first non-None ``read(q, *role)`` over the candidate role assignments; if none reads
+    and some raised, the last SpecError (it names what did not fit)."""
+    last = None
+    for role in roles:
+        try:
+            r = read(q, *role)
+        except SpecError as exc:
+            last = exc
+            continue
+        if r is not None:
+            return r
+    if last is not None:
+        raise last
+    return None
+
+
 def _as_top1(q: Query):
     disj = q.disjuncts
     if not disj or any(len(c) < 2 for c in disj):
         return None
-    last_err = None
-    for F, G in _role_splits(q):
-        if len(F) != len(G) or len(F) < 2:
-            continue
-        try:
-            r = _top1_with(q, F, G)
-        except SpecError as exc:
-            last_err = exc
-            continue
-        if r is not None:
-            return r
-    if last_err is not None:
-        raise last_err
-    return None
+    return _first_reading(_top1_with, q, [(F, G) for F, G in _role_splits(q) if len(F) == len(G) >= 2])
 
 
 def _top1_with(q: Query, F, G):
@@ -1016,18 +1020,7 @@ def _as_decision(q: Query):
     keys = sorted({c.terms[0][0] for conj in disj for c in conj})
     if len(keys) != 2:
         return None
-    last = None
-    for fk, gk in ((keys[0], keys[1]), (keys[1], keys[0])):
-        try:
-            r = _decision_with(q, fk, gk)
-        except SpecError as exc:
-            last = exc
-            continue
-        if r is not None:
-            return r
-    if last is not None:
-        raise last
-    return None
+    return _first_reading(_decision_with, q, [(keys[0], keys[1]), (keys[1], keys[0])])
 
 
 def _decision_with(q: Query, fk, gk):
