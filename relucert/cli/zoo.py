@@ -186,17 +186,22 @@ def cmd_check(args) -> int:
     return EXIT_OK
 
 
-def cmd_status(args) -> int:
-    from ..zoo.store import ResultStore, VERDICTS, StoreError
+def _read_store(db):
+    """``(results, runs, done keys)`` of an existing store; a missing or foreign file is a usage error."""
+    from ..zoo.store import ResultStore, StoreError
 
     try:
-        store = ResultStore(args.db, create=False)
+        store = ResultStore(db, create=False)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     with store:
-        rows = store.results()
-        runs = store.runs()
-        keys = store.done_keys()
+        return store.results(), store.runs(), store.done_keys()
+
+
+def cmd_status(args) -> int:
+    from ..zoo.store import VERDICTS
+
+    rows, runs, keys = _read_store(args.db)
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in VERDICTS}
     undone: list[str] = []
     if args.manifest:
@@ -226,17 +231,9 @@ def cmd_status(args) -> int:
 
 def cmd_report(args) -> int:
     from ..zoo.report import export_csv, export_json, write_report
-    from ..zoo.store import ResultStore, StoreError
-
     if not (args.out or args.json_file or args.csv_file):
         raise UsageError("give --out DIR, --json FILE or --csv FILE")
-    try:
-        store = ResultStore(args.db, create=False)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    with store:
-        rows = store.results()
-        runs = store.runs()
+    rows, runs, _ = _read_store(args.db)
     if args.json_file:
         export_json(rows, args.json_file)
     if args.csv_file:
