@@ -412,6 +412,16 @@ def _model_path(ctx: _Ctx, key: str, base: Path, value) -> str:
     return str(p)
 
 
+def _run_options(ctx, opts, job) -> None:
+    """The options every kind of job has: method, timeout, memory_limit."""
+    job.method = _choice(ctx, "method", opts.get("method", "auto"), METHODS)
+    job.timeout = _number(ctx, "timeout", opts.get("timeout", DEFAULT_TIMEOUT), positive=True)
+    try:
+        job.memory_limit = parse_memory(opts.get("memory_limit", DEFAULT_MEMORY))
+    except ValueError as exc:
+        raise ctx.error("memory_limit", f"memory_limit {exc}") from None
+
+
 def _job_from_options(ctx: _Ctx, opts: dict, base: Path, name: str, f: str, g: str | None) -> JobSpec:
     job = JobSpec(name=name, kind="pair", f=f, g=g, where=ctx.where())
     if "transform" in opts:
@@ -429,12 +439,7 @@ def _job_from_options(ctx: _Ctx, opts: dict, base: Path, name: str, f: str, g: s
         raise ctx.error("transform_options", "transform_options needs transform")
     job.spec = _build_spec(ctx, opts, transform=job.kind == "transform")
     _build_box(ctx, opts, base, job)
-    job.method = _choice(ctx, "method", opts.get("method", "auto"), METHODS)
-    job.timeout = _number(ctx, "timeout", opts.get("timeout", DEFAULT_TIMEOUT), positive=True)
-    try:
-        job.memory_limit = parse_memory(opts.get("memory_limit", DEFAULT_MEMORY))
-    except ValueError as exc:
-        raise ctx.error("memory_limit", f"memory_limit {exc}") from None
+    _run_options(ctx, opts, job)
     if opts.get("node_limit") is not None:
         job.node_limit = _int(ctx, "node_limit", opts["node_limit"], minimum=1)
     job.seed = _int(ctx, "seed", opts.get("seed", 0), minimum=0)
@@ -809,12 +814,7 @@ def _query_job(ctx: _Ctx, row: list, options: dict, search: list[Path], seen: di
     job = JobSpec(name=ident, kind="query", f=resolved[0][1], g=resolved[1][1] if len(resolved) > 1 else None,
                   networks=resolved, query=str(q), query_digest=digest,
                   spec={"kind": "query", "query": Path(q).name, "sha256": digest}, where=ctx.where())
-    job.method = _choice(ctx, "method", opts.get("method", "auto"), METHODS)
-    job.timeout = _number(ctx, "timeout", opts.get("timeout", DEFAULT_TIMEOUT), positive=True)
-    try:
-        job.memory_limit = parse_memory(opts.get("memory_limit", DEFAULT_MEMORY))
-    except ValueError as exc:
-        raise ctx.error("memory_limit", f"memory_limit {exc}") from None
+    _run_options(ctx, opts, job)
     if opts.get("node_limit") is not None:
         raise ctx.error("node_limit", "node_limit does not apply to query jobs (the query's time limit does)")
     job.seed = _int(ctx, "seed", opts.get("seed", 0), minimum=0)
