@@ -118,7 +118,7 @@ def _code_lines(src: str) -> int:
 
 def test_checker_is_short_enough_to_audit():
     code = sum(_code_lines(p.read_text()) for p in CHECK_DIR.glob("*.py"))
-    assert code < 900, code
+    assert code < 1100, code
 
 
 def test_checking_loads_no_engine_module(tmp_path):

@@ -93,9 +93,15 @@ def _bits(doc):
     return np.unpackbits(np.frombuffer(base64.b64decode(t["bits"]), dtype=np.uint8))[:t["nodes"]]
 
 
-def _set_bits(doc, bits):
+def _set_bits(doc, bits, drop=None, append=0):
+    """New tree bits; the recorded split inputs (``dims``) lose internal node ``drop`` and get
+    ``append`` zeros at the end, so they stay aligned with the splits."""
     doc["proof"]["tree"]["bits"] = base64.b64encode(np.packbits(bits).tobytes()).decode()
     doc["proof"]["tree"]["nodes"] = int(len(bits))
+    if "dims" in doc["proof"]["tree"] and drop is not None:
+        dims = list(base64.b64decode(doc["proof"]["tree"]["dims"]))
+        dims = dims[:drop] + dims[drop + 1:] + [0] * append
+        doc["proof"]["tree"]["dims"] = base64.b64encode(bytes(dims)).decode()
 
 
 def test_dropping_a_leaf_is_invalid(bab_cert):
@@ -106,7 +112,10 @@ def test_dropping_a_leaf_is_invalid(bab_cert):
     i = next(k for k in range(len(bits) - 2) if bits[k] == 1 and bits[k + 1] == 0 and bits[k + 2] == 0)
     new = np.concatenate([bits[:i], [0], bits[i + 3:]]).astype(np.uint8)
     bad = json.loads(json.dumps(doc))
-    _set_bits(bad, new)
+    _set_bits(bad, new, drop=int(bits[:i].sum()))
+    z = int((bits[:i] == 0).sum())        # the dropped leaves were leaves z and z + 1; the merged one is z
+    bad["proof"]["hints"] = [{**h, "leaf": h["leaf"] - (h["leaf"] > z)} for h in bad["proof"].get("hints", [])
+                             if h["leaf"] not in (z, z + 1)]
     rep = _check(d, bad)
     assert rep.verdict == "INVALID"
     assert rep.path.startswith("root") and rep.slack is not None and rep.slack < 0
@@ -130,7 +139,7 @@ def test_changed_split_is_invalid(bab_cert):
     new = np.concatenate([bits[:i], [0], bits[i + 3:-1], [1, 0, 0]]).astype(np.uint8)
     assert len(new) == len(bits)
     bad = json.loads(json.dumps(doc))
-    _set_bits(bad, new)
+    _set_bits(bad, new, drop=int(bits[:i].sum()), append=1)
     assert _check(d, bad).verdict == "INVALID"
 
 
@@ -263,7 +272,7 @@ def test_relu_split_certificate(tmp_path):
     # malformed kinds
     bad = json.loads(json.dumps(doc))
     bad["proof"]["tree"]["relu_splits"] = base64.b64encode(np.array([99] * len(kinds), dtype="<u4").tobytes()).decode()
-    with pytest.raises(CertificateError, match="names unit"):
+    with pytest.raises(CertificateError, match="relu_splits holds 99"):
         check_document(bad, base=tmp_path)
     bad["proof"]["tree"]["relu_splits"] = "AAAA"
     with pytest.raises(CertificateError, match="relu_splits"):

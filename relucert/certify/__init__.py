@@ -150,13 +150,14 @@ def _sample_witness(f, g, box, spec, seed, n=4096):
 
 def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | None = None,
             node_limit: int | None = 2_000_000, batch: int = 256, seed: int = 0,
-            fallback_verify: bool = True, relu_splits: bool = False) -> CertifyResult:
+            fallback_verify: bool = True, relu_splits: bool = False, hints: bool = True) -> CertifyResult:
     """Prove or refute ``spec`` for ``f`` and ``g`` on ``box`` and build the certificate.
 
     ``f``, ``g``: Networks or model paths (the certificate binds to the files by weight digest).
     ``relu_splits``: split open nodes on unstable first-layer units (ReLU-phase splits) before
     splitting the input box; without beta multipliers this rarely beats input splitting, so it
-    is off by default.
+    is off by default.  ``hints``: store alternative lower slopes for leaves that close only with
+    them (the checker re-computes the bound with the hint).
     """
     t0 = time.perf_counter()
     f, ffile = _as_net(f, "f")
@@ -197,28 +198,41 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
                         "g is an exact rewrite of f")
         if method == "structural":
             return done(Verdict.UNKNOWN, None, "no structural relation between f and g was found")
-    if isinstance(spec, EpsEquivalence) and method in ("auto", "bab"):
-        search = CertifiedSearch(f, g, spec.outputs_for(f.n_outputs), spec.eps, batch=batch, seed=seed,
-                                 relu_splits=relu_splits)
+    if method in ("auto", "bab"):
+        from ..check.checker import _claim as _read_claim
+
+        cclaim = _read_claim({"claim": claim}, {"f": f, "g": g})      # the checker's own reading of the claim
+        search = CertifiedSearch(f, g, cclaim, batch=batch, seed=seed, relu_splits=relu_splits,
+                                 hints=hints, violates=lambda fy, gy: _violates(spec, fy, gy))
         out = search.run(box.lo, box.hi, node_limit=node_limit, time_limit=time_limit)
         stats.update(nodes=out.nodes, leaves=out.leaves, bounded=out.bounded, search=out.status)
+        if out.hints:
+            stats["hinted_leaves"] = len(out.hints)
         if out.status == "proved":
-            proof = {"kind": "bab", "bound": search.bound_name, "split_rule": "widest-relative-midpoint-v1",
-                     "tree": out.tree(), "upper": rational(out.upper) if out.leaves else "0"}
+            given = search.split == "sensitivity"
+            proof = {"kind": "bab", "bound": search.bound_name,
+                     "split_rule": "given-dim-midpoint-v1" if given else "widest-relative-midpoint-v1",
+                     "tree": out.tree(with_dims=given)}
+            if out.hints:
+                proof["hints"] = out.hint_list()
+            if isinstance(spec, EpsEquivalence):
+                proof["upper"] = rational(out.upper) if out.leaves and out.upper > -float("inf") else "0"
             return done(Verdict.EQUIVALENT, _doc(f, g, ffile, gfile, claim, "proved", proof=proof,
                                                  producer={"engine": "certified-bab"}),
-                        f"{out.leaves} leaves closed; sup <= {out.upper:.6g}")
+                        f"{out.leaves} leaves closed" + (f"; sup <= {out.upper:.6g}" if isinstance(spec, EpsEquivalence)
+                                                         and out.upper > -float("inf") else ""))
         if out.status == "refuted":
-            claim = _claim(spec, box, f.n_outputs, eps_exact=_eps_for_witness(spec, out.value))
+            if isinstance(spec, EpsEquivalence):
+                claim = _claim(spec, box, f.n_outputs, eps_exact=_eps_for_witness(spec, out.value))
+                why = f"max |f - g| = {float(out.value):.6g} > eps at the witness"
+            else:
+                why = "the claim fails at the witness (exact)"
             return done(Verdict.NOT_EQUIVALENT,
                         _doc(f, g, ffile, gfile, claim, "refuted", witness={"x": [rational(v) for v in out.witness]},
-                             producer={"engine": "certified-bab"}),
-                        f"max |f - g| = {float(out.value):.6g} > eps at the witness")
+                             producer={"engine": "certified-bab"}), why)
         reason = f"the certified search stopped ({out.status.replace('_', ' ')}) after {out.nodes} nodes"
-    elif method == "bab":
-        return done(Verdict.UNKNOWN, None, f"bab certificates cover eps claims only, not {spec.kind}")
     else:
-        reason = f"proofs of {spec.kind} claims are certified only structurally; none was found"
+        reason = f"no structural proof of the {spec.kind} claim was found"
     if not isinstance(spec, EpsEquivalence):
         x = _sample_witness(f, g, box, spec, seed)
         if x is not None:

@@ -28,11 +28,11 @@ def rational(v) -> str:
     return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
 
 
-def encode_preorder(children: dict, root: int = 0, *, kinds: dict | None = None):
+def encode_preorder(children: dict, root: int = 0, *, kinds: dict | None = None, dtype: str = "<u4"):
     """Bits of the tree in pre-order (1 = split into first then second child, 0 = leaf), packed
     big-endian into bytes and base64-encoded.  Returns ``(bits, n_nodes)``, and with ``kinds``
     (node -> 1 + unit of a ReLU-phase split; absent = input split) also the base64 of the
-    little-endian uint32 split kinds of the internal nodes in pre-order."""
+    little-endian uint32 (``dtype``) split kinds of the internal nodes in pre-order (0 where absent)."""
     out, kind_list = [], []
     stack = [root]
     while stack:
@@ -50,7 +50,7 @@ def encode_preorder(children: dict, root: int = 0, *, kinds: dict | None = None)
     bits = base64.b64encode(packed.tobytes()).decode("ascii")
     if kinds is None:
         return bits, len(out)
-    return bits, len(out), base64.b64encode(np.array(kind_list, dtype="<u4").tobytes()).decode("ascii")
+    return bits, len(out), base64.b64encode(np.array(kind_list, dtype=dtype).tobytes()).decode("ascii")
 
 
 def certificate_document(*, f_file, f_digest, g_file, g_digest, claim: dict, result: str,

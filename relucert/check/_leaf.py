@@ -222,10 +222,12 @@ def _unit_rows(ar, n, idx, B):
     return np.broadcast_to(rows, (B,) + rows.shape).copy(), ar.asarray(np.zeros((B, 2 * len(idx))))
 
 
-def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax, phases=None, empty=None):
+def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax, phases=None, empty=None, alpha=None):
     """Pre-activation bounds and relaxations of every hidden layer.  ``phases[k]`` (B, n_k) in
     {-1, 0, 1} restricts the domain to ``z <= 0`` / ``z >= 0`` for the marked units (ReLU-phase
-    splits): their bounds are clamped, and a box whose clamped bounds cross is marked ``empty``."""
+    splits): their bounds are clamped, and a box whose clamped bounds cross is marked ``empty``.
+    ``alpha[k]`` (B, n_k), NaN = default: the lower slope of unstable units (hints; any value in
+    [0, 1] is sound, since ``relu(z) >= a z`` for every z when 0 <= a <= 1)."""
     pre, relax = [], []
     hl, hh = lo, hi
     B = lo.shape[0]
@@ -249,19 +251,27 @@ def _network_bounds(ar, net: _Net, xc, xr, lo, hi, xmax, phases=None, empty=None
             empty |= bad.any(axis=1)
             il, ih = np.where(bad, ih, il), ih
         pre.append((il, ih))
-        relax.append(_relax(ar, il, ih))
+        rl = _relax(ar, il, ih)
+        if alpha is not None:
+            use = (il < 0) & (ih > 0) & ~np.isnan(alpha[k])
+            if use.any():
+                a = rl[2].copy()
+                a[use] = ar.asarray(np.clip(alpha[k][use], 0.0, 1.0))
+                rl = (rl[0], rl[1], a)
+        relax.append(rl)
         hl, hh = np.maximum(il, 0), np.maximum(ih, 0)
     out = _interval(ar, net.W[-1], net.b[-1], hl, hh)
     return pre, relax, out
 
 
 def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: bool = False, phases=None,
-                      info=None):
+                      info=None, alpha=None):
     """Upper bounds ``(B, r)`` of ``Cf f(x) + Cg g(x)`` over each box ``[lo[i], hi[i]]``.
 
     ``f_layers``/``g_layers``: lists of ``(W, b)``; ``Cf``/``Cg``: ``(r, n_out)`` matrices.
-    ``differential`` (bound ``diff-v1``; needs equal layer sizes and ``Cf = -Cg``): also bound
-    ``Cg (g - f)`` through the difference ``D = z^g - z^f`` and keep the smaller bound.
+    ``differential`` (bound ``diff-v1``; needs equal layer sizes): for the rows with ``Cf = -Cg``,
+    also bound ``Cg (g - f)`` through the difference ``D = z^g - z^f`` and keep the smaller bound.
+    ``alpha``: ``(f_alpha, g_alpha)``, per hidden layer (B, n_k) lower slopes (NaN = default).
     ``phases``: ``(f_phases, g_phases)``, per hidden layer arrays (B, n_k) of -1 / 0 / 1 (the
     box intersected with ReLU-phase literals); an empty domain gets the bound ``-inf``.
     ``info`` (a dict, for the prover): receives the pre-activation bounds of f and g."""
@@ -275,7 +285,8 @@ def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: b
     for side, (layers, C) in enumerate(((f_layers, Cf), (g_layers, Cg))):
         net = layers if isinstance(layers, _Net) else _Net(ar, layers)
         pre, relax, out = _network_bounds(ar, net, xc, xr, lo, hi, xmax,
-                                          None if phases is None else phases[side], empty)
+                                          None if phases is None else phases[side], empty,
+                                          None if alpha is None else alpha[side])
         outs.append(out)
         states.append((net, pre, relax))
         C = ar.asarray(C)
@@ -292,8 +303,10 @@ def leaf_upper_bounds(ar, f_layers, g_layers, Cf, Cg, lo, hi, *, differential: b
     _, ivf = _interval(ar, ar.asarray(Cf), zero, fl, fh)
     _, ivg = _interval(ar, ar.asarray(Cg), zero, gl, gh)
     best = np.minimum(linear, ar.sum_up(ivf, ivg))
-    if differential:
-        best = np.minimum(best, _diff_bound(ar, states[0], states[1], ar.asarray(Cg), xc, xr, xmax))
+    rows = np.flatnonzero((np.asarray(Cf) == -np.asarray(Cg)).all(axis=1) & np.asarray(Cg).any(axis=1))
+    if differential and len(rows):
+        db = _diff_bound(ar, states[0], states[1], ar.asarray(np.asarray(Cg)[rows]), xc, xr, xmax)
+        best[:, rows] = np.minimum(best[:, rows], db)
     if info is not None:
         info["f_pre"], info["g_pre"] = states[0][1], states[1][1]
     if empty.any():
