@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from relucert import Box, EpsEquivalence, Network, Top1Equivalence
+from relucert import Box, DecisionEquivalence, Distance, EpsEquivalence, Network, Top1Equivalence
 from relucert import io as rio
 from relucert.certify import certify
 from relucert.check import check_certificate
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
+sys.path.insert(0, str(HERE))          # bench_acas (the ACAS instance reader)
 
 
 def _abs_wide():
@@ -145,6 +146,74 @@ def transform_cases():
     return out
 
 
+def _jitter(f: Network, rel: float, seed: int) -> Network:
+    """Every weight times (1 + rel * N(0, 1)), seeded (biases kept)."""
+    rng = np.random.default_rng(seed)
+    return Network([(L.weight * (1 + rel * rng.standard_normal(L.weight.shape)), L.bias) for L in f.layers],
+                   name=f"{f.name}-jitter{rel:g}")
+
+
+def claim_cases():
+    """bab certificates of top-1, decision and distance claims (the leaves replay the per-claim
+    cases of the checker), and a refuted top-1 claim."""
+    from relucert import transforms
+    from relucert.examples import small_regressor, xor_classifier
+
+    c3 = Network.random([2, 8, 8, 3], seed=7, name="rand-2-8-8-3c")
+    r1 = Network.random([2, 8, 8, 1], seed=8, name="rand-2-8-8-1")
+    out = [
+        ("top1-bab-jitter", c3, _jitter(c3, 1e-3, 1), Box.cube(2), Top1Equivalence(margin=0.006),
+         "3-class net vs its weights x (1 + 1e-3 N(0,1)): same top class where f leads by >= 0.006 (bab)"),
+        ("top1-jitter-margin0", c3, _jitter(c3, 1e-3, 1), Box.cube(2), Top1Equivalence(),
+         "the same pair with margin 0: refuted near a class boundary"),
+        ("decision-bab-jitter", r1, _jitter(r1, 1e-3, 2), Box.cube(2),
+         DecisionEquivalence(tau_f=0.0, tau_g=0.0, gamma=0.006), "[f > 0] vs [g > 0] with margin 0.006 (bab)"),
+        ("distance-jitter", r1, _jitter(r1, 1e-3, 2), Box.cube(2), Distance(atol=1e-4, rtol=0.05),
+         "sup |f - g| bracketed within 5%: bab proof of the upper end, witness of the lower end"),
+    ]
+    for name, build in (("xor", xor_classifier), ("2-6-1", lambda: small_regressor((2, 6, 1), seed=1))):
+        net = build()
+        try:
+            new, claim = transforms.apply("demorgan-wide", net, Box.cube(2))
+        except Exception as exc:       # the transform not available in this checkout
+            print(f"skipping demorgan-wide: {exc}", file=sys.stderr)
+            continue
+        out.append((f"demorgan-wide-{name}", net.with_name(f"{name}-classifier"), new.with_name("demorgan-wide"),
+                    Box.cube(2), claim.spec(), f"De Morgan wide rewrite (Fan et al.) of the {name} classifier: "
+                    f"decision claim tau_g = 1/2, gamma = {claim.gamma:.4g} (bab, lin-v1)"))
+    return out
+
+
+#: ACAS Xu pairs certified here: the shared data's network 1_5 and its 16-bit copy (the two
+#: .nnet files are copied into models/acas/), instances of properties 1 and 3
+ACAS = ("acas-0.05-005", "acas-0.05-050")
+
+
+def acas_cases():
+    import shutil
+
+    from bench_acas import DATA, instance, instances
+
+    if not (DATA / "instances.csv").exists():
+        print(f"skipping ACAS: {DATA} not found", file=sys.stderr)
+        return []
+    rows, out = instances(), []
+    (MODELS / "acas").mkdir(parents=True, exist_ok=True)
+    for iid in ACAS:
+        fp, gp, lo, hi, eps, outs = instance(rows[iid])
+        local = []
+        for src in (fp, gp):
+            dst = MODELS / "acas" / src.name
+            if not dst.exists():
+                shutil.copyfile(src, dst)
+            local.append(dst)
+        r = rows[iid]
+        out.append((iid, local[0], local[1], Box(lo, hi), EpsEquivalence(eps, outputs=outs),
+                    f"ACAS Xu {r['net'][:-5]} vs its 16-bit copy, property {r['property']} box, |f_{outs[0]} - g_{outs[0]}| "
+                    f"<= {eps} (diff-v1, recorded split inputs)"))
+    return out
+
+
 def _auto_eps(f, g, box):
     """1.5 x the largest |f - g| seen at 50,000 sampled points, to two digits."""
     X = box.sample(50000, np.random.default_rng(0))
@@ -247,12 +316,15 @@ def main(argv=None) -> int:
         return bench()
     MODELS.mkdir(exist_ok=True)
     results = []
-    for name, f, g, box, spec, what in cases() + transform_cases():
+    for name, f, g, box, spec, what in cases() + transform_cases() + claim_cases() + acas_cases():
         if spec is None:
             spec = _auto_eps(f, g, box)
-        fp, gp = MODELS / f"{name}.f.npz", MODELS / f"{name}.g.npz"
-        rio.save(f, fp)
-        rio.save(g, gp)
+        if isinstance(f, Path):      # given model files (ACAS)
+            fp, gp = f, g
+        else:
+            fp, gp = MODELS / f"{name}.f.npz", MODELS / f"{name}.g.npz"
+            rio.save(f, fp)
+            rio.save(g, gp)
         t0 = time.perf_counter()
         res = certify(fp, gp, box, spec)
         prove_s = time.perf_counter() - t0

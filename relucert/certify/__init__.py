@@ -29,7 +29,7 @@ from ..box import Box
 from ..errors import CertificateError, SpecError
 from ..network import Network
 from ..verify.result import Verdict
-from ..verify.spec import DecisionEquivalence, EpsEquivalence, Top1Equivalence
+from ..verify.spec import DecisionEquivalence, Distance, EpsEquivalence, Top1Equivalence
 from .format import certificate_document, rational, write_certificate
 from .search import CertifiedSearch
 from .structural import find_structural_proof
@@ -88,6 +88,9 @@ def _claim(spec, box: Box, n_out: int, *, eps_exact: Fraction | None = None) -> 
     if isinstance(spec, EpsEquivalence):
         e = _decimal(spec.eps) if eps_exact is None else eps_exact
         return {"kind": "eps", "box": b, "eps": rational(e), "outputs": spec.outputs_for(n_out)}
+    if isinstance(spec, Distance):      # eps_exact: (lower, upper)
+        return {"kind": "distance", "box": b, "lower": rational(eps_exact[0]), "upper": rational(eps_exact[1]),
+                "outputs": spec.outputs_for(n_out)}
     if isinstance(spec, Top1Equivalence):
         return {"kind": "top1", "box": b, "margin": rational(_decimal(spec.margin)), "tie_break": "lowest_index"}
     return {"kind": "decision", "box": b, "tau_f": rational(spec.tau_f), "tau_g": rational(spec.tau_g),
@@ -174,10 +177,10 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         raise SpecError(f"relu_splits needs f and g of the same depth, got {f.depth} and {g.depth}")
     if not isinstance(box, Box):
         raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
-    if not isinstance(spec, (EpsEquivalence, Top1Equivalence, DecisionEquivalence)) or \
+    if not isinstance(spec, (EpsEquivalence, Distance, Top1Equivalence, DecisionEquivalence)) or \
             (isinstance(spec, EpsEquivalence) and spec.excluded):
-        raise SpecError(f"certify supports EpsEquivalence (without excluded sets), Top1Equivalence and "
-                        f"DecisionEquivalence, got {spec!r:.80}")
+        raise SpecError(f"certify supports EpsEquivalence (without excluded sets), Distance, Top1Equivalence "
+                        f"and DecisionEquivalence, got {spec!r:.80}")
     if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
         raise SpecError(f"f is {f.n_inputs}->{f.n_outputs} but g is {g.n_inputs}->{g.n_outputs}")
     box.check_dim(f.n_inputs, what="networks")
@@ -187,6 +190,9 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         stats["prove_s"] = round(time.perf_counter() - t0, 4)
         return CertifyResult(verdict, doc, reason, stats, f, g)
 
+    if isinstance(spec, Distance):
+        return _certify_distance(f, g, ffile, gfile, box, spec, done, stats, time_limit=time_limit,
+                                 node_limit=node_limit, batch=batch, seed=seed, hints=hints)
     claim = _claim(spec, box, f.n_outputs)
     structural_ok = not isinstance(spec, DecisionEquivalence) or \
         Fraction(spec.tau_f) - Fraction(spec.gamma) <= Fraction(spec.tau_g) < Fraction(spec.tau_f) + Fraction(spec.gamma)
@@ -256,3 +262,44 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         if res.verdict is Verdict.EQUIVALENT:
             reason += f"; {res.method} proves it, but that proof is not a certificate"
     return done(Verdict.UNKNOWN, None, reason)
+
+
+def _certify_distance(f, g, ffile, gfile, box, spec, done, stats, *, time_limit, node_limit, batch, seed, hints):
+    """A bracket ``[lower, upper]`` of ``sup_x max_k |f_k - g_k|``: the verifier finds the bracket
+    and a point near the sup; the certificate proves ``upper`` by the certified search (``upper``
+    is the verifier's upper bound, raised to ``lower + max(atol, rtol * lower)`` when that is
+    larger, so the bracket meets the tolerance) and gives the point as the witness of ``lower``
+    (the largest float at most the exact value there)."""
+    from ..check.checker import _claim as _read_claim, _down
+    from ..verify.api import verify
+
+    t0 = time.perf_counter()
+    res = verify(f, g, box, spec, time_limit=time_limit if time_limit is not None else 60.0)
+    stats["verifier"] = f"{res.method}: [{res.lower:.6g}, {res.upper:.6g}]"
+    if res.witness_x is None or not res.upper < float("inf"):
+        return done(Verdict.UNKNOWN, None, f"the verifier found no bracket ({res.reason})")
+    outs = spec.outputs_for(f.n_outputs)
+    x = [Fraction(v) for v in res.witness_x]
+    fy, gy = f.eval_exact(x), g.eval_exact(x)
+    lower = Fraction(_down(max(abs(fy[k] - gy[k]) for k in outs)))
+    upper = Fraction(float(max(res.upper, float(lower) + max(spec.atol, spec.rtol * float(lower)))))
+    claim = _claim(spec, box, f.n_outputs, eps_exact=(lower, upper))
+    search = CertifiedSearch(f, g, _read_claim({"claim": claim}, {"f": f, "g": g}), batch=batch, seed=seed,
+                             hints=hints)
+    left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
+    out = search.run(box.lo, box.hi, node_limit=node_limit, time_limit=left)
+    stats.update(nodes=out.nodes, leaves=out.leaves, bounded=out.bounded, search=out.status)
+    if out.status != "proved":
+        return done(Verdict.UNKNOWN, None, f"the certified search for the upper end {float(upper):.6g} stopped "
+                                           f"({out.status.replace('_', ' ')}) after {out.nodes} nodes")
+    given = search.split == "sensitivity"
+    proof = {"kind": "bab", "bound": search.bound_name,
+             "split_rule": "given-dim-midpoint-v1" if given else "widest-relative-midpoint-v1",
+             "tree": out.tree(with_dims=given)}
+    if out.hints:
+        proof["hints"] = out.hint_list()
+    doc = _doc(f, g, ffile, gfile, claim, "proved", proof=proof, witness={"x": [rational(v) for v in x]},
+               producer={"engine": "certified-bab"})
+    stats.update(lower=float(lower), upper=float(upper))
+    return done(Verdict.EQUIVALENT, doc, f"sup in [{float(lower):.6g}, {float(upper):.6g}] "
+                                         f"({out.leaves} leaves close the upper end; the witness reaches the lower end)")

@@ -26,6 +26,7 @@ for eps claims, box centres and samples otherwise) and confirmed in exact arithm
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -33,16 +34,16 @@ from fractions import Fraction
 import numpy as np
 
 from ..check import _leaf
-from ..check.checker import _evaluate, _goals
+from ..check.checker import ALPHA_DEN, _evaluate, _goals
 from ..network import Network
-from .format import encode_preorder, rational
+from .format import encode_preorder
 
 __all__ = ["CertifiedSearch", "SearchOutcome", "CLOSE_MARGIN", "ALPHA_GRID"]
 
 #: a leaf closes when it closes with every right-hand side lowered by ``CLOSE_MARGIN * (1 + |rhs|)``
 CLOSE_MARGIN = 1e-9
 #: hinted lower slopes are multiples of 1/ALPHA_GRID
-ALPHA_GRID = 64
+ALPHA_GRID = ALPHA_DEN
 
 
 @dataclass
@@ -51,7 +52,7 @@ class SearchOutcome:
     children: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)     # node -> 1 + unit of a ReLU-phase split
     dims: dict = field(default_factory=dict)      # node -> input of an input split
-    hints: dict = field(default_factory=dict)     # leaf node -> [[net, layer, unit, "a"], ...]
+    hints: dict = field(default_factory=dict)     # leaf node -> base64 slopes (checker's hint format)
     nodes: int = 0
     leaves: int = 0
     upper: float = float("inf")       # eps claims: worst closed-leaf bound (a sound upper bound when proved)
@@ -160,13 +161,11 @@ class CertifiedSearch:
         return tries
 
     @staticmethod
-    def _hint_entries(alpha, r) -> list:
-        out = []
-        for net, layers in zip(("f", "g"), alpha):
-            for k, A in enumerate(layers):
-                for j in np.flatnonzero(~np.isnan(A[r])):
-                    out.append([net, k, int(j), rational(Fraction(float(A[r, j])).limit_denominator(ALPHA_GRID))])
-        return out
+    def _hint_entries(alpha, r) -> str:
+        """Node ``r``'s slopes as the checker reads them: one byte per hidden unit, k = 64 a or 255."""
+        a = np.concatenate([A[r] for per in alpha for A in per])
+        k = np.where(np.isnan(a), 255, np.round(np.nan_to_num(a) * ALPHA_GRID)).astype(np.uint8)
+        return base64.b64encode(k.tobytes()).decode("ascii")
 
     # -- counterexamples -----------------------------------------------------------------------
     def _exact(self, x):

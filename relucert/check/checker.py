@@ -627,11 +627,15 @@ def _evaluate(U, cases, exact: bool):
     return ok, slack
 
 
-def _hints(proof, n_leaves: int, widths: dict) -> dict:
-    """``proof.hints``: ``[{"leaf": i, "alpha": [["f" | "g", layer, unit, "a"], ...]}, ...]``, the
-    lower slope ``a`` (in [0, 1]) of unstable units at leaf ``i`` (pre-order leaf number).
-    Returns {leaf: {(net, layer, unit): float}}.  Any slope in [0, 1] is sound: a hint can only
-    change how tight the leaf's bound is, and the leaf must still close."""
+ALPHA_DEN = 64                  # hinted lower slopes are k / ALPHA_DEN
+
+
+def _hints(proof, n_leaves: int, n_units: int) -> dict:
+    """``proof.hints``: ``[{"leaf": i, "alpha": "<base64>"}, ...]``: at leaf ``i`` (pre-order leaf
+    number), one byte per hidden unit (f's units layer by layer, then g's): ``k`` in 0..64 sets
+    the lower slope of the unit (if unstable) to ``k / 64``, 255 keeps the default.  Returns
+    {leaf: float array (n_units,), NaN = default}.  Any slope in [0, 1] is sound, so a hint can
+    only change how tight the leaf's bound is; the leaf must still close."""
     raw = proof.get("hints", [])
     if not isinstance(raw, list) or len(raw) > n_leaves:
         raise CertificateError("proof.hints must be a list with at most one entry per leaf")
@@ -641,17 +645,17 @@ def _hints(proof, n_leaves: int, widths: dict) -> dict:
         leaf = _get(ent, "leaf", where, int)
         if not 0 <= leaf < n_leaves or leaf in out:
             raise CertificateError(f"{where}.leaf must be a distinct leaf number in 0..{n_leaves - 1}, got {leaf}")
-        al = _get(ent, "alpha", where, list)
-        out[leaf] = {}
-        for j, t in enumerate(al):
-            if not (isinstance(t, list) and len(t) == 4 and t[0] in ("f", "g")
-                    and all(isinstance(v, int) and not isinstance(v, bool) for v in t[1:3])
-                    and 0 <= t[1] < len(widths[t[0]]) and 0 <= t[2] < widths[t[0]][t[1]]):
-                raise CertificateError(f"{where}.alpha[{j}] must be [\"f\" or \"g\", hidden layer, unit, \"slope\"]")
-            a = _rat(t[3], f"{where}.alpha[{j}][3]")
-            if not 0 <= a <= 1:
-                raise _Invalid(f"{where}.alpha[{j}]", f"lower slope {_fmt(a)} is not in [0, 1]")
-            out[leaf][(t[0], t[1], t[2])] = float(a)      # a float in [0, 1]: as sound as a itself
+        al = _get(ent, "alpha", where, str)
+        try:
+            k = np.frombuffer(base64.b64decode(al[:4 * n_units], validate=True), dtype=np.uint8)
+        except ValueError:
+            raise CertificateError(f"{where}.alpha is not base64") from None
+        if len(k) != n_units:
+            raise CertificateError(f"{where}.alpha holds {len(k)} bytes, the networks have {n_units} hidden units")
+        bad = np.flatnonzero((k > ALPHA_DEN) & (k != 255))
+        if bad.size:
+            raise _Invalid(f"{where}.alpha[{int(bad[0])}]", f"lower slope {int(k[bad[0]])}/{ALPHA_DEN} is not in [0, 1]")
+        out[leaf] = np.where(k == 255, np.nan, k / ALPHA_DEN)    # k / 64 is exact in floats
     return out
 
 
@@ -680,7 +684,7 @@ def _check_bab(proof, claim, nets, stats, exact=False):
             raise CertificateError("split rule given-dim-midpoint-v1 needs proof.tree.dims (and at most 256 inputs)")
         dims = _decode_per_split(tree, "dims", n_int, "u1", len(lo0) - 1)
     los, his, PH, leaf_ids, parent, side = _leaves(bits, lo0, hi0, kinds, n_units, dims)
-    hints = _hints(proof, len(leaf_ids), widths)
+    hints = _hints(proof, len(leaf_ids), n_units)
     cuts = np.cumsum([0] + widths["f"] + widths["g"])
     nf = len(widths["f"])
 
@@ -690,11 +694,7 @@ def _check_bab(proof, claim, nets, stats, exact=False):
 
     def alphas(idx):
         """The hinted slopes of the leaves ``idx`` as per-layer arrays (NaN = no hint)."""
-        A = np.full((len(idx), n_units), np.nan)
-        for r, i in enumerate(idx):
-            for (net, layer, unit), a in hints.get(int(i), {}).items():
-                A[r, cuts[(0 if net == "f" else nf) + layer] + unit] = a
-        return per_net(A)
+        return per_net(np.array([hints.get(int(i), np.full(n_units, np.nan)) for i in idx]))
 
     stats["nodes"], stats["leaves"] = int(len(bits)), len(leaf_ids)
     rows, cases = _goals(claim, nets["f"].n_outputs)
