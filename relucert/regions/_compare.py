@@ -287,6 +287,144 @@ def _eps_2d_excluded(f, g, box, spec, outputs, t0, *, max_cells):
                    reason="sup above eps at a rational point with no violating float64 neighbour")
 
 
+def _aux_network(excluded, n):
+    """A 1-hidden-layer net whose units are the distinct facet rows ``b - a.x`` of ``excluded``
+    (zero output): refining by it puts every cell on one side of every facet.  Returns the net and,
+    per polytope, its rows as ``(unit, flipped)``."""
+    units, index, where = [], {}, []
+    for P in excluded:
+        rows = []
+        for a, b in zip(P.A, P.b):
+            a = np.asarray(a, dtype=np.float64) + 0.0
+            key = (a.tobytes(), float(b) + 0.0)
+            nkey = ((-a + 0.0).tobytes(), -float(b) + 0.0)
+            if key in index:
+                rows.append((index[key], False))
+            elif nkey in index:
+                rows.append((index[nkey], True))
+            else:
+                index[key] = len(units)
+                units.append((a, float(b)))
+                rows.append((index[key], False))
+        where.append(rows)
+    W = np.array([-a for a, _ in units]).reshape(len(units), n)
+    b = np.array([bb for _, bb in units])
+    return Network([(W, b), (np.zeros((1, len(units))), np.zeros(1))]), where
+
+
+def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
+    """``sup |f - g|`` over the box minus the interiors of the excluded polytopes, exactly (any d).
+
+    The common refinement of f, g and the excluded polytopes' facets puts every cell inside or
+    outside each polytope (exact side constraints).  A cell inside none is bounded by certified
+    LPs; in a cell inside some ``P`` only its faces on the facets of ``P`` can be outside every
+    interior, and those faces are bounded the same way (recursively for the other polytopes that
+    contain the cell).  Every bound is a certified dual bound; counterexamples are re-evaluated
+    exactly and checked to lie outside every excluded interior."""
+    n = f.n_inputs
+    excl = list(spec.excluded)
+    aux, where = _aux_network(excl, n)
+    cells, st = enumerate_cells([f, g, aux], box, max_cells=max_cells, absorb_slivers=False)
+    xabs = [max(abs(Fraction(float(l))), abs(Fraction(float(h)))) for l, h in zip(box.lo, box.hi)]
+    eps = Fraction(spec.eps)
+    rowsq = [[([Fraction(float(v)) for v in a], Fraction(float(b))) for a, b in zip(P.A, P.b)] for P in excl]
+    upper = Fraction(0)
+    best = None
+    uncertain = 0
+    faces = 0
+
+    def lp_sup(da, dc, rows, rhs, G, gg):
+        """Certified max |da.x + dc| over the set, and LP points (None if not certified)."""
+        bound, pts = None, []
+        for sgn in (1, -1):
+            m, xlp = certified_min([-sgn * v for v in da], rows, rhs, G, gg, xabs)
+            if xlp is not None:
+                pts.append(np.clip(xlp, box.lo, box.hi))
+            if m is None:
+                return None, pts
+            val = -m + sgn * dc
+            bound = val if bound is None else max(bound, val)
+        return bound, pts
+
+    def with_row(rows, rhs, G, gg, row, r):
+        fr = np.array([float(v) for v in row])
+        return rows + [row], rhs + [r], np.vstack([G, fr[None, :]]), np.concatenate([gg, [float(r)]])
+
+    def face_sup(da, dc, rows, rhs, G, gg, containing, cand):
+        """Bound on |d| over the set minus the interiors of the polytopes in ``containing`` (each
+        contains the set)."""
+        nonlocal faces
+        bound, pts = lp_sup(da, dc, rows, rhs, G, gg)
+        if not containing:
+            cand.extend(pts)
+            return bound
+        if bound is not None and bound <= eps:
+            return bound
+        pi = containing[0]
+        out = Fraction(0)
+        for a, b in rowsq[pi]:
+            # the face {a.x >= b} of the set (the set lies in {a.x <= b}); empty if max a.x < b
+            m, _ = certified_min([-v for v in a], rows, rhs, G, gg, xabs)
+            if m is not None and -m < b:
+                continue
+            faces += 1
+            fr = with_row(rows, rhs, G, gg, [-v for v in a], -b)
+            fb = face_sup(da, dc, *fr, containing[1:], cand)
+            if fb is None:
+                return None
+            out = max(out, fb)
+        return out if bound is None else min(bound, out)
+
+    for cell in cells:
+        (Af, cf), (Ag, cg) = cell.maps[0], cell.maps[1]
+        bits = cell.patterns[2][0]
+        containing = []
+        for pi, rows in enumerate(where):
+            inside = all(bits[u] == (0 if flip else 1) for u, flip in rows)
+            if inside:
+                containing.append(pi)
+        for k in outputs:
+            da = [a - b for a, b in zip(Af[k], Ag[k])]
+            dc = cf[k] - cg[k]
+            cand = []
+            if all(v == 0 for v in da):
+                bound = abs(dc)
+                if bound > eps:
+                    bound = face_sup(da, dc, cell.rows, cell.rhs, cell.G, cell.g, containing, cand)
+                    cand += _cell_points(cell, n)
+            else:
+                bound = face_sup(da, dc, cell.rows, cell.rhs, cell.G, cell.g, containing, cand)
+                if not containing:
+                    cand += _cell_points(cell, n)
+            if bound is None:
+                uncertain += 1
+                continue
+            upper = max(upper, bound)
+            if bound > eps:
+                for x in cand:
+                    xs = [Fraction(float(v)) for v in x]
+                    if not box.contains(xs) or any(P.interior_contains_exact(xs) for P in excl):
+                        continue
+                    fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+                    dd = max(abs(fy[j] - gy[j]) for j in outputs)
+                    if dd > eps and (best is None or dd > best.value):
+                        best = Counterexample(x=xs, f=fy, g=gy, value=dd,
+                                              detail=f"|f - g| = {float(dd):.6g} > eps = {float(eps):g}")
+        if best is not None:
+            break
+    stats = dict(st)
+    stats["faces"] = faces
+    if best is not None:
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, max(upper, best.value), StopReason.REFUTED, t0,
+                       f, g, box, ce=best, stats=stats)
+    if upper <= eps and not uncertain:
+        return _result(Verdict.EQUIVALENT, spec, 0.0, upper, StopReason.PROVED, t0, f, g, box, stats=stats,
+                       soundness="exact")
+    return _result(Verdict.UNKNOWN, spec, 0.0, upper, StopReason.NUMERICAL, t0, f, g, box, stats=stats,
+                   reason=f"{uncertain} cell bound(s) not certified" if uncertain else
+                   "bound above eps but no exact counterexample found")
+
+
 def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
     """``f >= tau_f + gamma => g > tau_g`` and ``f <= tau_f - gamma => g <= tau_g``, per cell, exactly."""
     cells, st = enumerate_cells([f, g], box, max_cells=max_cells, absorb_slivers=True)
@@ -406,7 +544,7 @@ def compare_exact(f: Network, g: Network, box: Box, spec, *, max_cells: int | No
         if spec.excluded:
             if f.n_inputs == 2:
                 return _eps_2d_excluded(f, g, box, spec, outputs, t0, max_cells=max_cells)
-            raise SpecError("exact region comparison supports excluded sets in d <= 2 only; use relucert.verify(method='milp')")
+            return _eps_nd_excluded(f, g, box, spec, outputs, t0, max_cells=max_cells)
         return _eps_nd(f, g, box, spec, outputs, t0, max_cells=max_cells)
     if isinstance(spec, DecisionEquivalence):
         if f.n_outputs != 1:

@@ -4,9 +4,10 @@
   parallel; exact on all of R^d, ``ceil(log2 max(p_g, p_h))`` hidden layers;
 * ``fan-deep`` (A-R-deep-exact): running max of the pieces of g and h, width d+2 on a box
   (inputs carried as ``x - lo >= 0``), ``max(p_g, p_h)`` hidden layers; exact on the box;
-* ``fan-simplex`` (A-R-simplex): soft simplex indicators with an inner collar ``delta``; equal to f
-  off the collars (claimed with the collars as an explicit excluded set);
-* ``fan-simplex-sup`` (known bad): the same network claimed within eps on the whole box.
+* ``fan-simplex``, ``fan-simplex-deep`` (A-R-simplex, wide and deep; see :mod:`.fan_simplex`): soft
+  simplex indicators with an inner collar ``delta``; equal to f off the collars (claimed with the
+  collars as an explicit excluded set); ``fan-simplex-sup``, ``fan-simplex-deep-sup`` (known bad):
+  the same networks claimed within eps on the whole box.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from fractions import Fraction
 import numpy as np
 
 from ..network import Layer, Network
-from ..regions import dc_decomposition, linear_regions, pieces_1d
-from ..verify.spec import Polytope
+from ..regions import dc_decomposition
 from ._circuits import max_tree_widths, sum_of_maxes
-from .base import Claim, Transform, TransformError, ceil_log2, exactness, float_tolerance, network_from_fractions, register
+from .base import Claim, Transform, ceil_log2, exactness, network_from_fractions, register
 
 F = Fraction
 PAPER = "Fan, Lai, Wang, arXiv 2002.02515"
 
-__all__ = ["FanWide", "FanDeep", "FanSimplex", "FanSimplexSup", "running_max_layers"]
+__all__ = ["FanWide", "FanDeep", "FanSimplex", "FanSimplexSup", "FanSimplexDeep", "FanSimplexDeepSup", "running_max_layers"]
 
 
 def _compose(f: Network, g: Network) -> Network:
@@ -143,154 +143,5 @@ class FanDeep(Transform):
         return new, exactness(claim, net, box, exact)
 
 
-# -- the simplex / indicator version --------------------------------------------------------
-def _simplices_1d(net, box, splits):
-    out = []
-    for pc in pieces_1d(net, box.lo[0], box.hi[0]):
-        a, b = pc.lo, pc.hi
-        for i in range(splits):
-            p = a + (b - a) * i / splits
-            q = a + (b - a) * (i + 1) / splits
-            # facets t0 = x - p >= 0, t1 = q - x >= 0
-            normals = np.array([[1.0], [-1.0]])
-            offs = np.array([-float(p), float(q)])
-            out.append((normals, offs, [pc.slope[0]], pc.intercept[0]))
-    return out
-
-
-def _simplices_2d(net, box):
-    from scipy.spatial import HalfspaceIntersection
-
-    out = []
-    for r in linear_regions(net, box):
-        H = np.array([[float(v) for v in row] for row in r.H])
-        h = np.array([float(v) for v in r.h])
-        hs = HalfspaceIntersection(np.hstack([H, -h[:, None]]), np.array([float(v) for v in r.point]))
-        V = hs.intersections
-        c = V.mean(axis=0)
-        ang = np.arctan2(V[:, 1] - c[1], V[:, 0] - c[0])
-        V = V[np.argsort(ang)]
-        keep = [0]
-        for i in range(1, len(V)):  # drop repeated vertices
-            if np.linalg.norm(V[i] - V[keep[-1]]) > 1e-12:
-                keep.append(i)
-        V = V[keep]
-        if len(V) > 2 and np.linalg.norm(V[-1] - V[0]) <= 1e-12:
-            V = V[:-1]
-        for i in range(1, len(V) - 1):
-            tri = np.array([V[0], V[i], V[i + 1]])
-            normals, offs = [], []
-            for j in range(3):
-                p, q = tri[(j + 1) % 3], tri[(j + 2) % 3]
-                nrm = np.array([-(q - p)[1], (q - p)[0]])
-                nrm /= np.linalg.norm(nrm)
-                off = -nrm @ p
-                if nrm @ tri[j] + off < 0:
-                    nrm, off = -nrm, -off
-                normals.append(nrm)
-                offs.append(off)
-            out.append((np.array(normals), np.array(offs), list(r.A[0]), r.c[0]))
-    return out
-
-
-def _simplex_net(simplices, d, delta, box):
-    """Wide 3-hidden-layer simplex-indicator net; returns the net and the collar polytopes."""
-    collars = []
-    n1 = sum(2 * (d + 1) + 2 for _ in simplices)
-    n2 = 3 * len(simplices)
-    n3 = 2 * len(simplices)
-    W1 = np.zeros((n1, d)); b1 = np.zeros(n1)
-    W2 = np.zeros((n2, n1)); b2 = np.zeros(n2)
-    W3 = np.zeros((n3, n2)); b3 = np.zeros(n3)
-    W4 = np.zeros((1, n3))
-    corners = np.array(np.meshgrid(*[[box.lo[i], box.hi[i]] for i in range(d)])).reshape(d, -1).T
-    u = 0
-    for k, (normals, offs, a, c) in enumerate(simplices):
-        af = np.array([float(v) for v in a]); cf = float(c)
-        M = float(np.max(np.abs(corners @ af + cf))) * (1 + 1e-6) + 1e-9
-        base = u
-        for j in range(d + 1):
-            W1[u] = normals[j] / delta; b1[u] = offs[j] / delta          # relu(t/delta)
-            W1[u + 1] = normals[j] / delta; b1[u + 1] = offs[j] / delta - 1  # relu(t/delta - 1)
-            u += 2
-        W1[u] = af; b1[u] = cf
-        W1[u + 1] = -af; b1[u + 1] = -cf
-        lp, ln = u, u + 1
-        u += 2
-        # layer 2: g_k = relu(sum rho - d), carry l as (relu(p - q), relu(q - p))
-        r2 = 3 * k
-        for j in range(d + 1):
-            W2[r2, base + 2 * j] = 1.0
-            W2[r2, base + 2 * j + 1] = -1.0
-        b2[r2] = -float(d)
-        W2[r2 + 1, lp] = 1.0; W2[r2 + 1, ln] = -1.0
-        W2[r2 + 2, lp] = -1.0; W2[r2 + 2, ln] = 1.0
-        # layer 3: T+- = relu(+-l - M (1 - g))
-        r3 = 2 * k
-        W3[r3, r2] = M; W3[r3, r2 + 1] = 1.0; W3[r3, r2 + 2] = -1.0; b3[r3] = -M
-        W3[r3 + 1, r2] = M; W3[r3 + 1, r2 + 1] = -1.0; W3[r3 + 1, r2 + 2] = 1.0; b3[r3 + 1] = -M
-        W4[0, r3] = 1.0; W4[0, r3 + 1] = -1.0
-        # collars: the delta-neighbourhood of facet j: -delta <= t_j <= delta, t_i >= -delta
-        for j in range(d + 1):
-            rows, rhs = [], []
-            for i in range(d + 1):
-                zi = base + 2 * i  # z = t_i / delta  (as in the network)
-                if i == j:
-                    rows.append(W1[zi]); rhs.append(1.0 - b1[zi])      # z <= 1
-                rows.append(-W1[zi]); rhs.append(1.0 + b1[zi])          # z >= -1
-            collars.append(Polytope(np.array(rows), np.array(rhs)))
-    net = Network([(W1, b1), (W2, b2), (W3, b3), (W4, np.zeros(1))])
-    return net, collars
-
-
-@register
-class FanSimplex(Transform):
-    name = "fan-simplex"
-    paper = PAPER + ", A-R-simplex (reconstructed)"
-    summary = "soft simplex indicators (collar delta): equal to f off the collars, claimed with them excluded"
-    needs_box = True
-    params = {"delta": (float, 1e-3, "inner collar width"),
-              "splits": (int, 1, "1D only: split every piece into this many simplices")}
-
-    def why_not(self, net, box):
-        if net.n_outputs != 1:
-            return f"needs a single-output network, got {net.n_outputs} outputs"
-        if net.n_inputs > 2:
-            return f"the triangulation is implemented for d <= 2, got d = {net.n_inputs}"
-        return None
-
-    def _build(self, net, box, delta, splits):
-        if not delta > 0:
-            raise TransformError(f"delta must be > 0, got delta={delta}")
-        if splits < 1:
-            raise TransformError(f"splits must be >= 1, got splits={splits}")
-        d = net.n_inputs
-        simp = _simplices_1d(net, box, splits) if d == 1 else _simplices_2d(net, box)
-        new, collars = _simplex_net(simp, d, delta, box)
-        return new, collars, len(simp)
-
-    def _apply(self, net, box, delta, splits):
-        new, collars, K = self._build(net, box, delta, splits)
-        d = net.n_inputs
-        claim = Claim(self.name, self.paper, "eps-off-excluded", box=box, excluded=tuple(collars),
-                      eps=4 * float_tolerance(net, box),
-                      formula={"width": K * (2 * d + 4), "hidden_layers": 3}, info={"simplices": K, "delta": delta})
-        claim.weights_exact = False
-        claim.notes.append(f"{K} simplices; error only on the {len(collars)} collars (small in measure, not in sup-norm)")
-        return new, claim
-
-
-@register
-class FanSimplexSup(FanSimplex):
-    name = "fan-simplex-sup"
-    summary = "KNOWN-BAD: the simplex net claimed within eps on the whole box (false on the collars)"
-    known_bad = True
-    params = {**FanSimplex.params, "eps": (float, 0.1, "the (false) sup-norm claim")}
-
-    def _apply(self, net, box, delta, splits, eps):
-        new, collars, K = self._build(net, box, delta, splits)
-        claim = Claim(self.name, self.paper, "eps-on-box", box=box, eps=eps,
-                      formula={"hidden_layers": 3}, info={"simplices": K, "delta": delta})
-        claim.weights_exact = False
-        claim.notes.append("the simplex construction is small in measure only; a sup-norm claim is false")
-        return new, claim
+# -- the simplex / indicator version lives in fan_simplex.py ---------------------------------
+from .fan_simplex import FanSimplex, FanSimplexDeep, FanSimplexDeepSup, FanSimplexSup  # noqa: E402,F401  (register)
