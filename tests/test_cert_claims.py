@@ -188,7 +188,7 @@ def hinted(tmp_path_factory):
     L0, L1, L2 = g.layers
     g = Network([(np.vstack([L0.weight, [[0.5, -0.25]]]), np.append(L0.bias, 0.1)),
                  (np.hstack([L1.weight, np.full((L1.n_out, 1), 1e-4)]), L1.bias), L2])
-    res = certify(f, g, Box.cube(2), EpsEquivalence(0.1), fallback_verify=False)
+    res = certify(f, g, Box.cube(2), EpsEquivalence(0.1), fallback_verify=False, hints=True)
     doc = _write(res, d)
     assert doc["proof"]["bound"] == "lin-v1" and len(doc["proof"].get("hints", [])) >= 3
     return d, doc
@@ -240,7 +240,7 @@ def test_hint_soundness_any_slope(tmp_path):
     eps below the sampled sup, every variant is INVALID."""
     f = Network.random([2, 6, 6, 1], seed=41)
     g = _jitter(f, 5e-3, 4)
-    res = certify(f, g, Box.cube(2), EpsEquivalence(1.0), fallback_verify=False)
+    res = certify(f, g, Box.cube(2), EpsEquivalence(1.0), fallback_verify=False, hints=True)
     doc = _write(res, tmp_path)
     X = Box.cube(2).sample(20000, np.random.default_rng(1))
     sup = float(np.abs(f(X) - g(X)).max())

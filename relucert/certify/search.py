@@ -91,7 +91,7 @@ class CertifiedSearch:
     an exact witness."""
 
     def __init__(self, f: Network, g: Network, claim: dict, *, batch: int = 256, pgd: bool = True,
-                 seed: int = 0, relu_splits: bool = False, split: str = "auto", hints: bool = True,
+                 seed: int = 0, relu_splits: bool = False, split: str = "auto", hints: bool = False,
                  violates=None):
         self.f, self.g = f, g
         self.claim = dict(claim)
@@ -120,9 +120,12 @@ class CertifiedSearch:
         self.outputs = list(claim.get("outputs") or range(f.n_outputs))
         self._proposer = None
         if self.differential and split in ("auto", "sensitivity") or pgd and self.kind in ("eps", "distance"):
-            from ..verify.bab import DistanceBaB
+            try:                   # the verifier's proposals and split heuristic (a choice, never trusted)
+                from ..verify.bab import DistanceBaB
 
-            self._proposer = DistanceBaB(f, g, self.outputs, seed=seed, pgd_steps=6, cascade_factor=0.0)
+                self._proposer = DistanceBaB(f, g, self.outputs, seed=seed, pgd_steps=6, cascade_factor=0.0)
+            except Exception:      # noqa: BLE001 - without it the search falls back to widest splits
+                self._proposer = None
         self.split = ("sensitivity" if self.differential else "width") if split == "auto" else split
         self.pgd = pgd
         self.rng = np.random.default_rng(seed)
