@@ -251,6 +251,28 @@ def update_readme() -> None:
                 lines.append(f"| {_cell(r['case'])} (eps {r['eps']}) | - | {r['verdict']}: {_cell(r['reason'])} "
                              f"| - | - | - | {r['prove_s']} | - |")
         tables["bench"] = lines
+    if (HERE / "acas.json").exists():
+        rows = json.loads((HERE / "acas.json").read_text())
+        lines = ["| instance | verifier | verifier s (cpu) | certified | leaves | bytes | prove s (cpu) | check s (cpu) "
+                 "| check / prove (cpu) | agrees |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            ratio = f"{r['check_cpu_s'] / r['prove_cpu_s']:.2f}" if r.get("check_cpu_s") and r.get("prove_cpu_s") else "-"
+            lines.append(f"| {r['name']} | {r['verifier']} | {r['verifier_s']} ({r.get('verifier_cpu_s', '-')}) "
+                         f"| {r.get('check', r['certify'])} | {r.get('leaves', '-')} | {r.get('bytes', '-')} "
+                         f"| {r['prove_s']} ({r.get('prove_cpu_s', '-')}) | {r.get('check_s', '-')} "
+                         f"({r.get('check_cpu_s', '-')}) | {ratio} | {r.get('agrees', '-')} |")
+        tables["acas"] = lines
+    if (HERE / "suites.json").exists():
+        rows = json.loads((HERE / "suites.json").read_text())
+        lines = ["| case | claim | verifier | certified | route | leaves | bytes | prove s (cpu) | check s (cpu) | agrees |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {_cell(r['name'])} | {r['claim']} | {r['verifier']} | {r.get('check', r['certify'])} "
+                         f"| {r.get('route', '-')}{'/' + r['bound'] if r.get('bound') else ''} | {r.get('leaves', '-')} "
+                         f"| {r.get('bytes', '-')} | {r['prove_s']} ({r['prove_cpu_s']}) "
+                         f"| {r.get('check_s', '-')} ({r.get('check_cpu_s', '-')}) "
+                         f"| {'-' if r['agrees'] is None else r['agrees']} |")
+        tables["suites"] = lines
     for key, lines in tables.items():
         start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
         if start in text and end in text:

@@ -253,3 +253,21 @@ def test_hint_soundness_any_slope(tmp_path):
             rng.integers(0, 65, n_units, dtype=np.uint8).tobytes()).decode()}
             for i in range(doc["proof"]["tree"]["leaves"])]
         assert check_document(bad, base=tmp_path).verdict == "INVALID"
+
+
+def test_cli_certify_decision_and_distance(tmp_path, capsys):
+    from relucert.cli import main
+
+    f = Network.random([2, 8, 8, 1], seed=8)
+    rio.save(f, tmp_path / "f.npz")
+    rio.save(_jitter(f, 1e-3, 2), tmp_path / "g.npz")
+    args = [str(tmp_path / "f.npz"), str(tmp_path / "g.npz"), "--box=-1:1"]
+    assert main(["certify", *args, "--decision", "0,0,0.006", "-o", str(tmp_path / "d.json")]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["claim"]["gamma"] == "3/500"
+    assert main(["certify", *args, "--distance", "--rtol", "0.05", "-o", str(tmp_path / "di.json")]) == 0
+    capsys.readouterr()
+    assert main(["check", str(tmp_path / "d.json"), str(tmp_path / "di.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("VERIFIED") == 2 and "lower end is reached" in out
+    assert main(["certify", *args, "--distance", "--top1", "-o", str(tmp_path / "x.json")]) == 2
+    assert main(["certify", *args, "--decision", "0,0", "-o", str(tmp_path / "x.json")]) == 2

@@ -93,8 +93,8 @@ def _claim(spec, box: Box, n_out: int, *, eps_exact: Fraction | None = None) -> 
                 "outputs": spec.outputs_for(n_out)}
     if isinstance(spec, Top1Equivalence):
         return {"kind": "top1", "box": b, "margin": rational(_decimal(spec.margin)), "tie_break": "lowest_index"}
-    return {"kind": "decision", "box": b, "tau_f": rational(spec.tau_f), "tau_g": rational(spec.tau_g),
-            "gamma": rational(spec.gamma)}
+    return {"kind": "decision", "box": b, "tau_f": rational(_decimal(spec.tau_f)), "tau_g": rational(_decimal(spec.tau_g)),
+            "gamma": rational(_decimal(spec.gamma))}
 
 
 def _doc(f, g, ffile, gfile, claim, result, *, proof=None, witness=None, producer=None):
@@ -129,7 +129,7 @@ def _violates(spec, fy, gy) -> bool:
         j = max(range(len(gy)), key=lambda k: (gy[k], -k))
         lead = min((fy[i] - fy[k] for k in range(len(fy)) if k != i), default=Fraction(0))
         return i != j and lead >= _decimal(spec.margin)
-    tf, tg, gam = Fraction(spec.tau_f), Fraction(spec.tau_g), Fraction(spec.gamma)
+    tf, tg, gam = _decimal(spec.tau_f), _decimal(spec.tau_g), _decimal(spec.gamma)
     return (fy[0] >= tf + gam and gy[0] <= tg) or (fy[0] <= tf - gam and gy[0] > tg)
 
 
@@ -197,7 +197,7 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
                                  node_limit=node_limit, batch=batch, seed=seed, hints=hints)
     claim = _claim(spec, box, f.n_outputs)
     structural_ok = not isinstance(spec, DecisionEquivalence) or \
-        Fraction(spec.tau_f) - Fraction(spec.gamma) <= Fraction(spec.tau_g) < Fraction(spec.tau_f) + Fraction(spec.gamma)
+        _decimal(spec.tau_f) - _decimal(spec.gamma) <= _decimal(spec.tau_g) < _decimal(spec.tau_f) + _decimal(spec.gamma)
     if method in ("auto", "structural") and structural_ok:
         proof = find_structural_proof(f, g, box)      # confirmed by the checker's routine
         if proof is not None:

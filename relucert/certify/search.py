@@ -61,6 +61,7 @@ class SearchOutcome:
     bounded: int = 0                  # bound evaluations (nodes bounded)
     best_x: list | None = None        # eps claims: the exact point with the largest |f - g| seen
     best_value: Fraction | None = None
+    n_inputs: int = 0
 
     def tree(self, *, with_dims: bool = False) -> dict:
         bits, n, kinds = encode_preorder(self.children, kinds=self.kinds)
@@ -68,7 +69,7 @@ class SearchOutcome:
         if self.kinds:
             out["relu_splits"] = kinds
         if with_dims:
-            out["dims"] = encode_preorder(self.children, kinds=self.dims, dtype="u1")[2]
+            out["dims"] = encode_preorder(self.children, kinds=self.dims, dtype="u1" if self.n_inputs <= 256 else "<u2")[2]
         return out
 
     def hint_list(self) -> list:
@@ -262,7 +263,7 @@ class CertifiedSearch:
         hi0 = np.asarray(hi0, dtype=np.float64)
         width0 = hi0 - lo0
         scale = np.where(width0 > 0, width0, 1.0)
-        out = SearchOutcome(status="proved")
+        out = SearchOutcome(status="proved", n_inputs=len(lo0))
         # a cheap look for a counterexample first: centre, corners of a random sample
         rng = np.random.default_rng(0)
         pts = np.vstack([0.5 * lo0 + 0.5 * hi0, lo0, hi0, lo0 + width0 * rng.random((256, len(lo0)))])

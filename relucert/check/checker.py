@@ -680,9 +680,9 @@ def _check_bab(proof, claim, nets, stats, exact=False):
     kinds = _decode_per_split(tree, "relu_splits", n_int, "<u4", n_units)
     dims = None
     if rule == "given-dim-midpoint-v1":
-        if "dims" not in tree or len(lo0) > 256:
-            raise CertificateError("split rule given-dim-midpoint-v1 needs proof.tree.dims (and at most 256 inputs)")
-        dims = _decode_per_split(tree, "dims", n_int, "u1", len(lo0) - 1)
+        if "dims" not in tree:
+            raise CertificateError("split rule given-dim-midpoint-v1 needs proof.tree.dims")
+        dims = _decode_per_split(tree, "dims", n_int, "u1" if len(lo0) <= 256 else "<u2", len(lo0) - 1)
     los, his, PH, leaf_ids, parent, side = _leaves(bits, lo0, hi0, kinds, n_units, dims)
     hints = _hints(proof, len(leaf_ids), n_units)
     cuts = np.cumsum([0] + widths["f"] + widths["g"])

@@ -27,6 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("--outputs", metavar="K,K,...", help="only these outputs (eps claims)")
     p.add_argument("--top1", action="store_true", help="claim argmax f = argmax g instead")
     p.add_argument("--margin", default="0", help="--top1: only where f leads by >= MARGIN (default 0)")
+    p.add_argument("--decision", metavar="TAU_F,TAU_G,GAMMA",
+                   help="claim f >= TAU_F+GAMMA => g > TAU_G and f <= TAU_F-GAMMA => g <= TAU_G (single output)")
+    p.add_argument("--distance", action="store_true",
+                   help="bracket sup max_k |f_k - g_k| (proof of the upper end, witness of the lower end)")
+    p.add_argument("--atol", type=float, default=1e-4, help="--distance: absolute tolerance of the bracket")
+    p.add_argument("--rtol", type=float, default=1e-3, help="--distance: relative tolerance of the bracket")
+    p.add_argument("--hints", action="store_true",
+                   help="store alpha hints at leaves that close only with them (fewer leaves, bigger certificate)")
     p.add_argument("--method", choices=("auto", "structural", "bab"), default="auto")
     p.add_argument("--time-limit", type=float, metavar="S", help="seconds for the search")
     p.add_argument("--node-limit", type=int, default=2_000_000, metavar="N", help="nodes for the search")
@@ -59,21 +67,29 @@ def cmd_certify(args) -> int:
     from ..certify import certify
     from ..errors import BoxError, SpecError
     from ..verify.result import Verdict
-    from ..verify.spec import EpsEquivalence, Top1Equivalence
+    from ..verify.spec import DecisionEquivalence, Distance, EpsEquivalence, Top1Equivalence
     from .. import io as rio
 
-    if (args.eps is None) == (not args.top1):
-        raise UsageError("give exactly one claim: --eps EPS or --top1")
+    if sum([args.eps is not None, bool(args.top1), args.decision is not None, bool(args.distance)]) != 1:
+        raise UsageError("give exactly one claim: --eps EPS, --top1, --decision TAU_F,TAU_G,GAMMA or --distance")
     f, g = rio.load(args.f), rio.load(args.g)
     try:
         box = Box.from_string(args.box, dim=f.n_inputs)
     except BoxError as exc:
         raise UsageError(str(exc)) from None
     try:
+        if args.outputs and (args.top1 or args.decision is not None):
+            raise UsageError("--outputs applies to --eps and --distance claims only")
         if args.top1:
-            if args.outputs:
-                raise UsageError("--outputs applies to --eps claims only")
             spec = Top1Equivalence(margin=float(args.margin))
+        elif args.decision is not None:
+            parts = [float(Fraction(v)) for v in args.decision.split(",")]
+            if len(parts) != 3:
+                raise UsageError(f"--decision needs TAU_F,TAU_G,GAMMA, got {args.decision!r}")
+            spec = DecisionEquivalence(tau_f=parts[0], tau_g=parts[1], gamma=parts[2])
+        elif args.distance:
+            outs = None if not args.outputs else [int(k) for k in args.outputs.split(",")]
+            spec = Distance(atol=args.atol, rtol=args.rtol, outputs=outs)
         else:
             outs = None if not args.outputs else [int(k) for k in args.outputs.split(",")]
             spec = EpsEquivalence(float(Fraction(args.eps)), outputs=outs)
@@ -85,7 +101,7 @@ def cmd_certify(args) -> int:
         raise UsageError(f"--node-limit must be >= 1, got {args.node_limit}")
     try:
         res = certify(args.f, args.g, box, spec, method=args.method, time_limit=args.time_limit,
-                      node_limit=args.node_limit, relu_splits=args.relu_splits)
+                      node_limit=args.node_limit, relu_splits=args.relu_splits, hints=args.hints)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
     if res.certificate is not None:
