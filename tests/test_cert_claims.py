@@ -271,3 +271,17 @@ def test_cli_certify_decision_and_distance(tmp_path, capsys):
     assert out.count("VERIFIED") == 2 and "lower end is reached" in out
     assert main(["certify", *args, "--distance", "--top1", "-o", str(tmp_path / "x.json")]) == 2
     assert main(["certify", *args, "--decision", "0,0", "-o", str(tmp_path / "x.json")]) == 2
+
+
+def test_acas_certificate_in_proofs_rejects_a_smaller_eps():
+    """proofs/acas-0.05-005 (ACAS Xu 1_5 vs its 16-bit copy, diff-v1, recorded split inputs):
+    the certificate holds at eps 0.05 and is INVALID at eps 0.01 (its leaves bound ~0.046)."""
+    from pathlib import Path
+
+    proofs = Path(__file__).resolve().parents[1] / "proofs"
+    doc = json.loads((proofs / "acas-0.05-005.cert.json").read_text())
+    assert doc["proof"]["split_rule"] == "given-dim-midpoint-v1" and doc["proof"]["bound"] == "diff-v1"
+    bad = _copy(doc)
+    bad["claim"]["eps"] = "1/100"
+    rep = check_document(bad, base=proofs)
+    assert rep.verdict == "INVALID" and rep.path.startswith("root") and rep.slack < 0

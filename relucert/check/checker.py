@@ -781,6 +781,8 @@ def check_document(doc: dict, *, base=".", models_dir=None, exact: bool = False)
         claim = _claim(doc, nets)
         claim_text = claim["text"]
         result = _get(doc, "result", "certificate", str)
+        if result == "refuted" and claim["kind"] == "distance":
+            raise CertificateError("a distance claim (a bracket) is proved, not refuted")
         if result == "refuted":
             slack, what = _check_witness(_get(doc, "witness", "certificate", dict), claim, nets)
             verdict, reason = "REFUTED", f"witness holds ({what})"
