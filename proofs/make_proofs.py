@@ -253,12 +253,14 @@ def update_readme() -> None:
         tables["bench"] = lines
     if (HERE / "acas.json").exists():
         rows = json.loads((HERE / "acas.json").read_text())
-        lines = ["| instance | verifier | verifier s (cpu) | certified | leaves | bytes | prove s (cpu) | check s (cpu) "
-                 "| check / prove (cpu) | agrees |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| instance | verifier | verifier s (cpu) | certified | leaves | bytes | bytes per 10k leaves "
+                 "| prove s (cpu) | check s (cpu) | check / prove (cpu) | agrees |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             ratio = f"{r['check_cpu_s'] / r['prove_cpu_s']:.2f}" if r.get("check_cpu_s") and r.get("prove_cpu_s") else "-"
+            per = round(r["bytes"] * 1e4 / r["leaves"]) if r.get("leaves", 0) >= 1000 else "-"
             lines.append(f"| {r['name']} | {r['verifier']} | {r['verifier_s']} ({r.get('verifier_cpu_s', '-')}) "
-                         f"| {r.get('check', r['certify'])} | {r.get('leaves', '-')} | {r.get('bytes', '-')} "
+                         f"| {r.get('check', r['certify'])} | {r.get('leaves', '-')} | {r.get('bytes', '-')} | {per} "
                          f"| {r['prove_s']} ({r.get('prove_cpu_s', '-')}) | {r.get('check_s', '-')} "
                          f"({r.get('check_cpu_s', '-')}) | {ratio} | {r.get('agrees', '-')} |")
         tables["acas"] = lines

@@ -285,3 +285,35 @@ def test_acas_certificate_in_proofs_rejects_a_smaller_eps():
     bad["claim"]["eps"] = "1/100"
     rep = check_document(bad, base=proofs)
     assert rep.verdict == "INVALID" and rep.path.startswith("root") and rep.slack < 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top1_and_decision_certificates_hold_at_samples(seed, tmp_path):
+    """Property check of the leaf conditions: on strongly perturbed small pairs, a VERIFIED
+    top-1 or decision certificate is never contradicted by 20,000 sampled points."""
+    rng = np.random.default_rng(seed)
+    f = Network.random([2, 5, 3], seed=100 + seed)
+    g = _jitter(f, 0.05, seed)
+    margin = float(rng.choice([0.02, 0.1, 0.3]))
+    X = Box.cube(2).sample(20000, np.random.default_rng(seed + 50))
+    res = certify(f, g, Box.cube(2), Top1Equivalence(margin=margin), fallback_verify=False, time_limit=10)
+    if res.certificate is not None:
+        verdict = check_document(_write(res, tmp_path, "t.json"), base=tmp_path).verdict
+        assert verdict == {"EQUIVALENT": "VERIFIED", "NOT_EQUIVALENT": "REFUTED"}[res.verdict.name]
+        if verdict == "VERIFIED":
+            F, G = f(X), g(X)
+            i = F.argmax(axis=1)
+            lead = F[np.arange(len(X)), i] - np.sort(F, axis=1)[:, -2]
+            cov = lead >= margin * (1 + 1e-9)
+            assert np.all(G[cov].argmax(axis=1) == i[cov])
+    f1 = Network.random([2, 5, 1], seed=200 + seed)
+    g1 = _jitter(f1, 0.05, seed)
+    gam = float(rng.choice([0.01, 0.05, 0.2]))
+    res = certify(f1, g1, Box.cube(2), DecisionEquivalence(tau_f=0.0, tau_g=0.0, gamma=gam), fallback_verify=False,
+                  time_limit=10)
+    if res.certificate is not None:
+        verdict = check_document(_write(res, tmp_path, "d.json"), base=tmp_path).verdict
+        assert verdict == {"EQUIVALENT": "VERIFIED", "NOT_EQUIVALENT": "REFUTED"}[res.verdict.name]
+        if verdict == "VERIFIED":
+            F, G = f1(X)[:, 0], g1(X)[:, 0]
+            assert np.all(G[F >= gam * (1 + 1e-9)] > 0) and np.all(G[F <= -gam * (1 + 1e-9)] <= 0)

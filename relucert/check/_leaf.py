@@ -1,5 +1,7 @@
-"""The checker's leaf bound ``lin-v1``: a sound upper bound of ``max_r (C_f f(x) + C_g g(x))_r``
-over each of a batch of boxes, by linear back-substitution (CROWN style).
+"""The checker's leaf bounds ``lin-v1`` and ``diff-v1``: sound upper bounds of the rows of
+``C_f f(x) + C_g g(x)`` over each of a batch of boxes, by linear back-substitution (CROWN style;
+``diff-v1`` adds a differential bound for the rows with ``C_f = -C_g``, see below).  Lower slopes
+of unstable units may come from hints (any slope in [0, 1] is sound).
 
 It runs in one of two arithmetics that share this code:
 
