@@ -74,7 +74,8 @@ def run_one(r, folder: Path, time_limit: float) -> dict:
         rec.update(check=rep.verdict, check_s=round(time.perf_counter() - t, 3),
                    check_cpu_s=round(time.process_time() - c, 3),
                    slack=float(rep.slack) if rep.slack is not None else None)
-        rec["agrees"] = {"VERIFIED": "EQUIVALENT", "REFUTED": "NOT_EQUIVALENT"}.get(rep.verdict) == v.verdict.name
+        rec["agrees"] = None if v.verdict.name == "UNKNOWN" else \
+            {"VERIFIED": "EQUIVALENT", "REFUTED": "NOT_EQUIVALENT"}.get(rep.verdict) == v.verdict.name
     return rec
 
 

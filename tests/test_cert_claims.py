@@ -318,3 +318,37 @@ def test_top1_and_decision_certificates_hold_at_samples(seed, tmp_path):
         if verdict == "VERIFIED":
             F, G = f1(X)[:, 0], g1(X)[:, 0]
             assert np.all(G[F >= gam * (1 + 1e-9)] > 0) and np.all(G[F <= -gam * (1 + 1e-9)] <= 0)
+
+
+def test_excluded_polytopes(tmp_path):
+    """eps claims off excluded closed polytopes (vardi-approx's bad slabs): leaves inside a
+    polytope close without a bound; without the polytopes (or with one shrunk) the claim fails;
+    a witness inside a polytope is rejected."""
+    from relucert import transforms
+
+    absn = Network([(np.array([[1.0], [-1.0]]), np.zeros(2)), (np.array([[1.0, 1.0]]), np.zeros(1))])
+    box = Box([-1.0], [1.0])
+    new, claim = transforms.apply("vardi-approx", absn, box, c0=2)
+    res = certify(absn, new, box, claim.spec(), time_limit=30)
+    assert res.verdict.name == "EQUIVALENT", res.reason
+    doc = _write(res, tmp_path)
+    assert len(doc["claim"]["excluded"]) == len(claim.excluded) >= 1
+    rep = check_document(doc, base=tmp_path)
+    assert rep.verdict == "VERIFIED" and rep.stats["excluded_leaves"] >= 1
+    bad = _copy(doc)
+    del bad["claim"]["excluded"]
+    assert check_document(bad, base=tmp_path).verdict == "INVALID"
+    bad = _copy(doc)                       # every polytope moved off the box: nothing is excluded
+    for P in bad["claim"]["excluded"]:
+        P["b"] = ["-1000"] * len(P["b"])
+    assert check_document(bad, base=tmp_path).verdict == "INVALID"
+    # the sup version (no exclusions) is refuted; its witness inside an excluded polytope is not a witness
+    new2, bad_claim = transforms.apply("vardi-approx-sup", absn, box, c0=2)
+    res2 = certify(absn, new2, box, bad_claim.spec(), time_limit=30)
+    assert res2.verdict.name == "NOT_EQUIVALENT"
+    wdoc = _write(res2, tmp_path, "w.json")
+    assert check_document(wdoc, base=tmp_path).verdict == "REFUTED"
+    x = Fraction(wdoc["witness"]["x"][0])
+    wdoc["claim"]["excluded"] = [{"A": [["1"], ["-1"]], "b": [str(x), str(-x)]}]       # exactly {x}
+    rep = check_document(wdoc, base=tmp_path)
+    assert rep.verdict == "INVALID" and rep.path == "witness.x"

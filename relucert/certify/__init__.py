@@ -87,7 +87,11 @@ def _claim(spec, box: Box, n_out: int, *, eps_exact: Fraction | None = None) -> 
     b = {"lo": [rational(v) for v in box.lo], "hi": [rational(v) for v in box.hi]}
     if isinstance(spec, EpsEquivalence):
         e = _decimal(spec.eps) if eps_exact is None else eps_exact
-        return {"kind": "eps", "box": b, "eps": rational(e), "outputs": spec.outputs_for(n_out)}
+        out = {"kind": "eps", "box": b, "eps": rational(e), "outputs": spec.outputs_for(n_out)}
+        if spec.excluded:
+            out["excluded"] = [{"A": [[rational(v) for v in row] for row in P.A], "b": [rational(v) for v in P.b]}
+                               for P in spec.excluded]
+        return out
     if isinstance(spec, Distance):      # eps_exact: (lower, upper)
         return {"kind": "distance", "box": b, "lower": rational(eps_exact[0]), "upper": rational(eps_exact[1]),
                 "outputs": spec.outputs_for(n_out)}
@@ -179,10 +183,9 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
         raise SpecError(f"relu_splits needs f and g of the same depth, got {f.depth} and {g.depth}")
     if not isinstance(box, Box):
         raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
-    if not isinstance(spec, (EpsEquivalence, Distance, Top1Equivalence, DecisionEquivalence)) or \
-            (isinstance(spec, EpsEquivalence) and spec.excluded):
-        raise SpecError(f"certify supports EpsEquivalence (without excluded sets), Distance, Top1Equivalence "
-                        f"and DecisionEquivalence, got {spec!r:.80}")
+    if not isinstance(spec, (EpsEquivalence, Distance, Top1Equivalence, DecisionEquivalence)):
+        raise SpecError(f"certify supports EpsEquivalence (with or without excluded sets), Distance, "
+                        f"Top1Equivalence and DecisionEquivalence, got {spec!r:.80}")
     if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
         raise SpecError(f"f is {f.n_inputs}->{f.n_outputs} but g is {g.n_inputs}->{g.n_outputs}")
     box.check_dim(f.n_inputs, what="networks")
@@ -258,7 +261,11 @@ def certify(f, g, box: Box, spec, *, method: str = "auto", time_limit: float | N
             stats["fallback"] = f"unavailable: {exc}"
             return done(Verdict.UNKNOWN, None, reason)
         stats["fallback"] = f"{res.method}: {res.verdict}"
-        if res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample is not None:
+        on_excluded = res.counterexample is not None and isinstance(spec, EpsEquivalence) and spec.excluded and \
+            any(P.contains_exact(res.counterexample.x) for P in spec.excluded)
+        if on_excluded:     # on the boundary of an excluded polytope: the checker wants points outside
+            reason += "; the verifier's counterexample lies on an excluded polytope"
+        elif res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample is not None:
             return done(Verdict.NOT_EQUIVALENT, certificate_from_result(res, f, g, f_file=ffile, g_file=gfile),
                         f"counterexample from {res.method}, re-evaluated exactly")
         if res.verdict is Verdict.EQUIVALENT:

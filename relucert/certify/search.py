@@ -34,7 +34,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..check import _leaf
-from ..check.checker import ALPHA_DEN, _evaluate, _goals
+from ..check.checker import ALPHA_DEN, _evaluate, _goals, _inside
 from ..network import Network
 from .format import encode_preorder
 
@@ -107,6 +107,7 @@ class CertifiedSearch:
         self.Cf = np.array([r[0] for r in rows])
         self.Cg = np.array([r[1] for r in rows])
         self.violates = violates
+        self.excluded = claim.get("excluded") or []
         self._fl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in f.layers])
         self._gl = _leaf._Net(_leaf.FloatArith, [(L.weight, L.bias) for L in g.layers])
         self.differential = f.sizes == g.sizes
@@ -194,6 +195,9 @@ class CertifiedSearch:
                 if d[i] <= eps * (1 - 1e-12) - 1e-300:
                     break
                 xs, fy, gy = self._exact(X[i])
+                if any(all(sum(a * v for a, v in zip(row, xs)) <= bi for row, bi in zip(Aq, bq))
+                       for Aq, bq, _, _ in self.excluded):
+                    continue            # an excluded point is no counterexample
                 v = max(abs(fy[k] - gy[k]) for k in self.outputs)
                 if v > self.claim["eps"]:
                     return xs, v
@@ -292,6 +296,8 @@ class CertifiedSearch:
             U = self.row_bounds(blo, bhi, phases=self._phases(bph), info=info)
             out.bounded += take
             ok = self.closes(U)
+            ins = _inside(blo, bhi, self.excluded) if self.excluded else np.zeros(take, dtype=bool)
+            ok |= ins                   # leaves inside an excluded polytope close without a bound
             if self.use_hints and not ok.all():
                 miss = np.flatnonzero(~ok)
                 for alpha in self._alpha_tries(info, miss):
@@ -308,8 +314,8 @@ class CertifiedSearch:
                     U[left[good]] = U2[good]
                     ok[left[good]] = True
             out.leaves += int(ok.sum())
-            if ok.any() and eps_rows:
-                worst = max(worst, float(U[ok].max()))
+            if (ok & ~ins).any() and eps_rows:
+                worst = max(worst, float(U[ok & ~ins].max()))
             open_ = np.flatnonzero(~ok)
             if open_.size == 0:
                 continue

@@ -204,6 +204,39 @@ def _eval_exact(net, x):
 
 
 # -- the claim -------------------------------------------------------------------------------
+def _polytopes(raw, n: int) -> list:
+    """``claim.excluded``: closed polytopes ``{x : A x <= b}`` (rational strings, each a float64)
+    where an eps claim need not hold; the claim is about the closure of the box minus their union."""
+    if not isinstance(raw, list) or len(raw) > 10**4:
+        raise CertificateError("claim.excluded must be a list of {\"A\": [[...]], \"b\": [...]} polytopes")
+    out = []
+    for j, P in enumerate(raw):
+        b = _get(P, "b", f"claim.excluded[{j}]", list)
+        A = _get(P, "A", f"claim.excluded[{j}]", list)
+        if len(A) != len(b) or not 1 <= len(b) <= 10**4:
+            raise CertificateError(f"claim.excluded[{j}]: A and b must have the same number (1..10^4) of rows")
+        Aq = [_rat_list(r, n, f"claim.excluded[{j}].A[{i}]") for i, r in enumerate(A)]
+        bq = _rat_list(b, len(b), f"claim.excluded[{j}].b")
+        Af = np.array([[_float_exact(q, f"claim.excluded[{j}].A") for q in r] for r in Aq]).reshape(len(b), n)
+        out.append((Aq, bq, Af, np.array([_float_exact(q, f"claim.excluded[{j}].b") for q in bq])))
+    return out
+
+
+def _inside(lo, hi, polys) -> np.ndarray:
+    """Boxes (rows of ``lo``, ``hi``) that lie in one of the closed polytopes: the maximum of each
+    row ``a . x`` over the box, rounded up (a product is within 2^-53 of its float, a sum of n
+    terms within n 2^-53 of their magnitudes), is at most ``b``.  Such a leaf needs no bound: its
+    points are excluded, and a limit point of non-excluded points lies in another, kept leaf."""
+    ins = np.zeros(len(lo), dtype=bool)
+    n = lo.shape[1]
+    for _, _, A, b in polys:
+        for s in range(0, len(lo), 4096):
+            P = np.maximum(lo[s:s + 4096, None, :] * A[None], hi[s:s + 4096, None, :] * A[None])
+            up = _leaf._up(P.sum(axis=-1) + np.abs(P).sum(axis=-1) * (8 * (n + 2) * _leaf._U) + n * _leaf._TINY)
+            ins[s:s + 4096] |= (up <= b).all(axis=1)
+    return ins
+
+
 def _claim(doc, nets) -> dict:
     c = _get(doc, "claim", "certificate", dict)
     kind = _get(c, "kind", "claim", str)
@@ -229,7 +262,9 @@ def _claim(doc, nets) -> dict:
                 or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < m for k in outs)):
             raise CertificateError(f"claim.outputs must be distinct output indices in 0..{m - 1}")
         out["outputs"] = outs
-        out["text"] = f"max_k |f_k - g_k| <= {_fmt(out['eps'])} on the box (outputs {outs})"
+        out["excluded"] = _polytopes(c.get("excluded", []), n) if kind == "eps" else []
+        ex = f", outside {len(out['excluded'])} excluded closed polytope(s)" if out["excluded"] else ""
+        out["text"] = f"max_k |f_k - g_k| <= {_fmt(out['eps'])} on the box{ex} (outputs {outs})"
         if kind == "distance":
             out["text"] = (f"sup_x max_k |f_k - g_k| lies in [{_fmt(out['lower'])}, {_fmt(out['eps'])}] on the box "
                            f"(outputs {outs})")
@@ -262,6 +297,9 @@ def _check_witness(w, claim, nets) -> tuple[Fraction, str]:
     for i, (a, v, b) in enumerate(zip(claim["lo"], x, claim["hi"])):
         if not a <= v <= b:
             raise _Invalid(f"witness.x[{i}]", f"x[{i}] = {_fmt(v)} lies outside the box [{_fmt(a)}, {_fmt(b)}]")
+    for j, (Aq, bq, _, _) in enumerate(claim.get("excluded", [])):
+        if all(sum(a * v for a, v in zip(row, x)) <= bi for row, bi in zip(Aq, bq)):
+            raise _Invalid("witness.x", f"x lies in the excluded polytope {j}")
     fy = _eval_exact(nets["f"], x)
     gy = _eval_exact(nets["g"], x)
     if claim["kind"] in ("eps", "distance"):
@@ -727,16 +765,19 @@ def _check_bab(proof, claim, nets, stats, exact=False):
 
     if exact:       # reference mode: every leaf in exact rationals
         worst = None
-        for i in range(len(leaf_ids)):
+        for i in np.flatnonzero(~_inside(los, his, claim.get("excluded", []))):
             ok, sl = exact_eval(i)
             if not ok[0]:
                 fail(i, Fraction(sl[0]) if abs(sl[0]) != np.inf else None)
             worst = sl[0] if worst is None else min(worst, sl[0])
         stats["arithmetic"] = "exact"
         return Fraction(worst) if worst is not None and abs(worst) != np.inf else Fraction(0)
-    plain = np.array([i for i in range(len(leaf_ids)) if i not in hints], dtype=np.int64)
-    ok, slack = np.zeros(len(leaf_ids), dtype=bool), np.zeros(len(leaf_ids))
-    for group in (plain, np.array(sorted(hints), dtype=np.int64)):
+    out_ = _inside(los, his, claim.get("excluded", []))        # leaves inside an excluded polytope
+    if out_.any():
+        stats["excluded_leaves"] = int(out_.sum())
+    plain = np.array([i for i in range(len(leaf_ids)) if i not in hints and not out_[i]], dtype=np.int64)
+    ok, slack = out_.copy(), np.where(out_, np.inf, 0.0)
+    for group in (plain, np.array(sorted(i for i in hints if not out_[i]), dtype=np.int64)):
         for s in range(0, len(group), BATCH):
             idx = group[s:s + BATCH]
             ok[idx], slack[idx] = _evaluate(bounds(_leaf.FloatArith, idx), cases, False)
@@ -759,7 +800,7 @@ def _check_bab(proof, claim, nets, stats, exact=False):
         stats["relu_splits"] = int(np.count_nonzero(kinds))
     if hints:
         stats["hinted_leaves"] = len(hints)
-    top = exact_slack(int(np.argmin(slack))) if len(slack) else None
+    top = exact_slack(int(np.argmin(slack))) if len(slack) and np.isfinite(slack.min()) else None
     return top if top is not None else Fraction(0)
 
 
