@@ -352,3 +352,28 @@ def test_excluded_polytopes(tmp_path):
     wdoc["claim"]["excluded"] = [{"A": [["1"], ["-1"]], "b": [str(x), str(-x)]}]       # exactly {x}
     rep = check_document(wdoc, base=tmp_path)
     assert rep.verdict == "INVALID" and rep.path == "witness.x"
+
+
+def test_inside_test_is_sound_against_exact_vertices():
+    """_inside says a box lies in a polytope only if every vertex satisfies A x <= b exactly."""
+    import itertools
+
+    from relucert.check.checker import _inside
+
+    rng = np.random.default_rng(0)
+    n, hits = 3, 0
+    for trial in range(16):
+        A = rng.standard_normal((4, n))
+        lo = rng.uniform(-1, 0.5, (64, n))
+        hi = lo + rng.uniform(0, 0.5, (64, n))
+        vals = np.array([[max(a @ v for v in itertools.product(*zip(l, h))) for a in A] for l, h in zip(lo, hi)])
+        b = np.quantile(vals, 0.5, axis=0)          # about half the boxes inside each row
+        b[trial % 4] = np.nextafter(vals[trial % 64, trial % 4], -np.inf) if trial % 2 else b[trial % 4]
+        poly = [(None, None, A, b)]
+        ins = _inside(lo, hi, poly)
+        for i in np.flatnonzero(ins):
+            hits += 1
+            for v in itertools.product(*zip(lo[i], hi[i])):
+                for a, bi in zip(A, b):
+                    assert sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a, v)) <= Fraction(float(bi))
+    assert hits > 10
