@@ -51,10 +51,54 @@ def _breakpoints(text: str | None):
     return layers[0] if len(layers) == 1 else layers
 
 
-def _positive(v: int, flag: str) -> int:
-    if v < 1:
-        raise UsageError(f"{flag} must be >= 1, got {v}")
+def _positive(v: int, flag: str, low: int = 1) -> int:
+    if v < low:
+        raise UsageError(f"{flag} must be >= {low}, got {v}")
     return v
+
+
+_PARTITION_HELP = "left-right, top-bottom, odd-even, checkerboard, or I=i,j,... (flat positions)"
+
+# The options several commands share: name -> (flags, add_argument keywords, least value or None).
+# Commands add them with _add_options (keywords may be overridden per command) and check the
+# least values with _check_options, so each option is spelled, parsed and validated in one place.
+_OPTIONS = {
+    "w": (("--w",), {"type": int}, 2),
+    "k": (("--k",), {"type": int, "required": True}, 1),
+    "depth": (("--depth",), {"type": int}, 1),
+    "m": (("--m",), {"type": int, "required": True, "help": "number of generators"}, 1),
+    "n": (("--n",), {"type": int, "default": 2, "help": "input dimension (default 2)"}, 1),
+    "units": (("--units",), {"type": int, "required": True}, 1),
+    "width": (("--width",), {"type": int, "default": 2, "help": "hidden units (default 2)"}, 1),
+    "restarts": (("--restarts",), {"type": int, "default": 100}, 1),
+    "points": (("--points",), {"type": int, "default": 6, "help": "generated data set size (default 6)"}, 1),
+    "size": (("--size",), {"type": int, "required": True, "help": "grid side H (2D) or length N (1D)"}, 1),
+    "dim": (("--dim",), {"type": int, "choices": (1, 2), "default": 2, "help": "grid dimension (default 2)"}, None),
+    "channels": (("--channels",), {"type": int, "default": 2}, 1),
+    "conv_channels": (("--conv-channels",), {"type": int, "help": "channels of the GC layer(s) (default M**2)"}, 1),
+    "partition": (("--partition",), {"default": "left-right", "help": _PARTITION_HELP}, None),
+    "out": (("--out",), {"metavar": "MODEL"}, None),
+    "no_count": (("--no-count",), {"action": "store_true"}, None),
+    "json": (("--json",), {"action": "store_true", "help": "print JSON"}, None),
+}
+
+
+def _add_options(p, *names: str, **overrides: dict) -> None:
+    """Add the shared options ``names`` to parser ``p`` in this order; ``overrides[name]`` holds
+    keywords that differ for this command (e.g. ``help`` or ``required``)."""
+    for name in names:
+        flags, kw, _ = _OPTIONS[name]
+        p.add_argument(*flags, **{**kw, **overrides.get(name, {})})
+
+
+def _check_options(args, *names: str) -> None:
+    """``--flag must be >= least, got v`` for the first of the shared options ``names`` (in this
+    order) that is given and below its least value."""
+    for name in names:
+        flags, _, low = _OPTIONS[name]
+        v = getattr(args, name)
+        if low is not None and v is not None:
+            _positive(v, flags[0], low)
 
 
 def _save_model(net, path: str | None) -> None:
@@ -72,16 +116,15 @@ def register(subparsers) -> None:
         description="H = h o ... o h (k zig-zags with w pieces each): k hidden layers of width w and exactly "
                     "w**k affine pieces on [0, 1]. With --depth D, the matching construction with D hidden "
                     "layers. Prints 'pieces: N' (exact count) and optionally writes the model.")
-    p.add_argument("--w", type=int, help="pieces per zig-zag (>= 2; required unless --sawtooth)")
-    p.add_argument("--k", type=int, required=True, help="number of zig-zags composed")
-    p.add_argument("--depth", type=int, help="build the shallower construction with this many hidden layers")
+    _add_options(p, "w", "k", "depth", w={"help": "pieces per zig-zag (>= 2; required unless --sawtooth)"},
+                 k={"help": "number of zig-zags composed"},
+                 depth={"help": "build the shallower construction with this many hidden layers"})
     p.add_argument("--sawtooth", action="store_true", help="Telgarsky's tent composition instead (w = 2)")
     p.add_argument("--breakpoints", metavar="A1,A2,...[;...]",
                    help="interior breakpoints of the zig-zag (p/q or decimals; ';' separates per-layer lists); "
                         "default: dyadic, so every weight is exact")
-    p.add_argument("--out", metavar="MODEL", help="write the network (.onnx, .nnet, .npz)")
-    p.add_argument("--no-count", action="store_true", help="skip the exact piece count")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "out", "no_count", "json", out={"help": "write the network (.onnx, .nnet, .npz)"},
+                 no_count={"help": "skip the exact piece count"})
     p.set_defaults(func=cmd_hard_function)
 
     p = subparsers.add_parser(
@@ -90,11 +133,10 @@ def register(subparsers) -> None:
                     "hidden layers (prod(w_i + 1) >= pieces: k'(w**(k/k') - 1), and the paper's "
                     "k' w**(k/k')/2 - 1), and the matching construction. --check builds both and proves "
                     "them equal exactly.")
-    p.add_argument("--w", type=int, required=True)
-    p.add_argument("--k", type=int, required=True)
-    p.add_argument("--depth", type=int, required=True, help="hidden layers of the shallower net (k')")
+    _add_options(p, "w", "k", "depth", w={"required": True},
+                 depth={"required": True, "help": "hidden layers of the shallower net (k')"})
     p.add_argument("--check", action="store_true", help="count pieces and prove H = construction exactly")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "json")
     p.set_defaults(func=cmd_depth_separation)
 
     p = subparsers.add_parser(
@@ -102,13 +144,8 @@ def register(subparsers) -> None:
         description="gamma_Z(x) = sum_i |<b_i, x>| (generators include the unit vectors, so {gamma_Z <= 1} "
                     "lies in [-1, 1]^n), then H. Counts linear regions on [-1, 1]^n against the bound "
                     "|vert(Z)| w**k.")
-    p.add_argument("--m", type=int, required=True, help="number of generators")
-    p.add_argument("--n", type=int, default=2, help="input dimension (default 2)")
-    p.add_argument("--w", type=int, default=2)
-    p.add_argument("--k", type=int, default=2)
-    p.add_argument("--out", metavar="MODEL")
-    p.add_argument("--no-count", action="store_true")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "m", "n", "w", "k", "out", "no_count", "json", w={"default": 2},
+                 k={"required": False, "default": 2})
     p.set_defaults(func=cmd_zonotope)
 
     p = subparsers.add_parser(
@@ -117,14 +154,11 @@ def register(subparsers) -> None:
                     "a 1-hidden-layer candidate with --units units and runs relucert.verify(H, g, [0, 1], "
                     "eps) (branch and bound). Exit code as for verify: 1 when refuted (the expected outcome), "
                     "0 when within eps, 3 when undecided.")
-    p.add_argument("--w", type=int, required=True)
-    p.add_argument("--k", type=int, required=True)
-    p.add_argument("--units", type=int, required=True, help="hidden units of the candidate")
+    _add_options(p, "w", "k", "units", w={"required": True}, units={"help": "hidden units of the candidate"})
     p.add_argument("--eps", type=float, default=0.5, help="sup-norm tolerance (default 0.5)")
     p.add_argument("--method", choices=("lstsq", "interpolate"), default="lstsq", help="how the candidate is fitted")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--out", metavar="MODEL", help="write the candidate")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "out", "json", out={"help": "write the candidate"})
     p.set_defaults(func=cmd_approx_bound)
 
     p = subparsers.add_parser(
@@ -134,16 +168,14 @@ def register(subparsers) -> None:
                     "file with columns x,y, or a generated tiny data set.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="CSV", help="two columns x,y (an optional header line)")
-    src.add_argument("--points", type=int, default=6, help="generated data set size (default 6)")
+    _add_options(src, "points")
     p.add_argument("--kind", choices=("random", "zigzag", "planted"), default="random")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=2, help="hidden units (default 2)")
-    p.add_argument("--restarts", type=int, default=100)
+    _add_options(p, "width", "restarts")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--no-bias", action="store_true", help="no output bias")
-    p.add_argument("--out", metavar="MODEL", help="write the globally optimal network")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "out", "json", out={"help": "write the globally optimal network"})
     p.set_defaults(func=cmd_erm)
 
     p = subparsers.add_parser(
@@ -176,29 +208,22 @@ def register(subparsers) -> None:
                     "and print 'rank: N' for the chosen partition of the positions (exact Bareiss rank, or "
                     "a certified lower bound mod 2**31 - 1 for large matrices).")
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("--size", type=int, required=True, help="grid side H (2D) or length N (1D)")
-    p.add_argument("--dim", type=int, choices=(1, 2), default=2, help="grid dimension (default 2)")
-    p.add_argument("--channels", type=int, default=2, help="M, channels per position (default 2)")
+    _add_options(p, "size", "dim", "channels", channels={"help": "M, channels per position (default 2)"})
     p.add_argument("--layout", choices=("channel-major", "position-major"), default="channel-major",
                    help="input order: channel-major (NCHW flattened, default) or position-major")
     p.add_argument("--output", type=int, default=0, help="output index (default 0)")
-    p.add_argument("--partition", default="left-right",
-                   help="left-right, top-bottom, odd-even, checkerboard, or I=i,j,... (flat positions)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "partition", "json")
     p.set_defaults(func=cmd_grid_rank)
 
 
 def _convac_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=int, required=True, help="grid side H (2D) or length N (1D)")
-    p.add_argument("--dim", type=int, choices=(1, 2), default=2, help="grid dimension (default 2)")
-    p.add_argument("--channels", type=int, default=2, help="M, templates / input channels (default 2)")
-    p.add_argument("--conv-channels", type=int, help="channels of the GC layer(s) (default M**2)")
+    _add_options(p, "size", "dim", "channels", "conv_channels",
+                 channels={"help": "M, templates / input channels (default 2)"})
     p.add_argument("--shared", action="store_true", help="share weights across positions")
-    p.add_argument("--partition", default="left-right",
-                   help="left-right, top-bottom, odd-even, checkerboard, or I=i,j,... (flat positions)")
+    _add_options(p, "partition")
     p.add_argument("--seed", type=int, default=0, help="seed of the random integer weights")
     p.add_argument("--prime", type=int, default=None, help="prime modulus (default 2**31 - 1)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_options(p, "json")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -208,9 +233,7 @@ def cmd_hard_function(args) -> int:
     w, k = args.w, args.k
     if w is None and not args.sawtooth:
         raise UsageError("--w is required (or give --sawtooth)")
-    if not args.sawtooth and w < 2:
-        raise UsageError(f"--w must be >= 2, got {w}")
-    _positive(k, "--k")
+    _check_options(args, *(("k",) if args.sawtooth else ("w", "k")))
     if args.sawtooth:
         if args.breakpoints or args.depth:
             raise UsageError("--sawtooth takes no --breakpoints or --depth")
@@ -251,10 +274,7 @@ def cmd_hard_function(args) -> int:
 def cmd_depth_separation(args) -> int:
     from ..expressivity import families as fam
 
-    if args.w < 2:
-        raise UsageError(f"--w must be >= 2, got {args.w}")
-    _positive(args.k, "--k")
-    _positive(args.depth, "--depth")
+    _check_options(args, "w", "k", "depth")
     if args.depth > args.k:
         raise UsageError(f"--depth must be <= --k, got {args.depth} > {args.k}")
     ds = fam.depth_separation(args.w, args.k, args.depth)
@@ -291,11 +311,7 @@ def cmd_depth_separation(args) -> int:
 def cmd_zonotope(args) -> int:
     from ..expressivity import families as fam
 
-    _positive(args.m, "--m")
-    _positive(args.n, "--n")
-    if args.w < 2:
-        raise UsageError(f"--w must be >= 2, got {args.w}")
-    _positive(args.k, "--k")
+    _check_options(args, "m", "n", "w", "k")
     G = fam.default_generators(args.m, args.n)
     net = fam.zonotope_function(G, args.w, args.k)
     bound = fam.zonotope_piece_lower_bound(args.m, args.n, args.w, args.k)
@@ -327,10 +343,7 @@ def cmd_approx_bound(args) -> int:
     from ..expressivity import families as fam
     from ..regions import count_pieces
 
-    if args.w < 2:
-        raise UsageError(f"--w must be >= 2, got {args.w}")
-    _positive(args.k, "--k")
-    _positive(args.units, "--units")
+    _check_options(args, "w", "k", "units")
     if not (args.eps >= 0 and math.isfinite(args.eps)):
         raise UsageError(f"--eps must be a finite number >= 0, got {args.eps}")
     if not args.time_limit > 0:
@@ -384,12 +397,11 @@ def _read_xy(path: str) -> tuple[np.ndarray, np.ndarray]:
 def cmd_erm(args) -> int:
     from ..expressivity import erm
 
-    _positive(args.width, "--width")
-    _positive(args.restarts, "--restarts")
+    _check_options(args, "width", "restarts")
     if args.data:
         x, y = _read_xy(args.data)
     else:
-        _positive(args.points, "--points")
+        _check_options(args, "points")
         x, y = erm.tiny_dataset(args.points, seed=args.seed, kind=args.kind)
     n_comb = math.comb(1 + 2 * (2 * len(np.unique(x)) - 1) + args.width - 1, args.width)
     if n_comb > 2_000_000:
@@ -439,10 +451,8 @@ def _partition_arg(text: str):
 def _convac_setup(args):
     from ..expressivity import modrank
 
-    _positive(args.size, "--size")
-    _positive(args.channels, "--channels")
+    _check_options(args, "size", "channels", "conv_channels")
     r = args.conv_channels if args.conv_channels is not None else args.channels ** 2
-    _positive(r, "--conv-channels")
     shape = (args.size,) if args.dim == 1 else (args.size, args.size)
     prime = modrank.DEFAULT_PRIME if args.prime is None else args.prime
     if not (2 <= prime < 2**31 and modrank.is_prime(prime)):
@@ -540,8 +550,7 @@ def cmd_grid_rank(args) -> int:
     from ..errors import ShapeError, SpecError
     from ..expressivity.relu_grid import relu_grid_rank
 
-    _positive(args.size, "--size")
-    _positive(args.channels, "--channels")
+    _check_options(args, "size", "channels")
     shape = (args.size,) if args.dim == 1 else (args.size, args.size)
     net = rio.load(args.model)
     try:
