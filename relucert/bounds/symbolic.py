@@ -153,12 +153,17 @@ class SymbolicDiff:
         self.absRb = [P.absRb for P in self.pair.layers]
 
     def bounds(self, lo: np.ndarray, hi: np.ndarray, C: np.ndarray | None = None, *, want_coef: bool = False,
-               backsub_output: bool = True):
+               backsub_output: bool = True, prior: list | None = None):
         """Bounds of ``C (g(x) - f(x))`` on each box of the batch ``lo, hi`` (B, n).
 
         Returns ``(olo, ohi)`` of shape (B, m); with ``want_coef`` also the input sensitivity
         ``|A_hi| + |A_lo|`` of each row of ``C D`` in normalised coordinates (B, m, n): how much
-        each input's half-width contributes to the bound (used to choose a split)."""
+        each input's half-width contributes to the bound (used to choose a split).
+
+        ``prior``: optional sound bounds already known on each box for the hidden layers, a list of
+        ``(zf_lo, zf_hi, d_lo, d_hi)`` arrays (B, width) (e.g. the bounds of a box that contains
+        each box of the batch: a parent in a branch and bound); each layer's concrete bounds are
+        intersected with them before the ReLUs are relaxed.  ``last_layers`` holds the bounds used."""
         lo = np.atleast_2d(np.asarray(lo, dtype=np.float64))
         hi = np.atleast_2d(np.asarray(hi, dtype=np.float64))
         B, n = lo.shape
@@ -175,6 +180,12 @@ class SymbolicDiff:
         for k in range(1, nL):
             fl, fh = _conc_lo(Fl), _conc_hi(Fh)            # (w, B)
             dl, dh = _conc_lo(Dl), _conc_hi(Dh)
+            if prior is not None and k - 1 < len(prior):
+                # both are sound for every input of the box: so is the intersection (fmax/fmin
+                # let a NaN, which proves nothing, give way to the other bound)
+                pfl, pfh, pdl, pdh = prior[k - 1]
+                fl, fh = np.fmax(fl, pfl.T), np.fmin(fh, pfh.T)
+                dl, dh = np.fmax(dl, pdl.T), np.fmin(dh, pdh.T)
             gl = np.maximum(down(fl + dl), -np.inf)
             gh = up(fh + dh)
             # h^f = relu(z^f)

@@ -19,6 +19,18 @@ symbolic pass (coefficient magnitude in normalised coordinates, i.e. slope times
 is where the unstable neurons that loosen the difference bound come from; the widest input
 (relative to the root box) for the stacked engine.
 
+Strong branching (``lookahead``, default ``"stall"``): a node whose own bound is above
+``stall_ratio`` (0.9) times its parent's (the last split gained little) and within
+``lookahead_factor`` (20) of the target chooses its split by bounding
+both halves of every split (``2 n`` boxes, one vectorised call) and taking the input whose worse
+half is smallest; those children are kept.  On ACAS Xu the sensitivity rule often picks an input
+whose halves keep the parent's bound while another input divides it by ten, and the search stalls.
+
+Parent reuse (``reuse_parent``, default on): a sub-box's values lie in its parent's ranges, so
+every node's hidden-layer bounds (``z^f`` and ``D``, from both passes) are kept and intersected
+into its children's passes before the ReLUs are relaxed (sound: both are sound bounds of the same
+quantity on the child).
+
 Every batch of children also proposes points (centres and projected-gradient steps); the best
 point seen is the lower end of the bracket once re-evaluated exactly.  The split tree is recorded
 (as arrays) for certificates.
@@ -40,7 +52,7 @@ from .attack import forward_grad, pgd_maximize
 
 __all__ = ["SplitTree", "DistanceBaB", "BaBOutcome", "SPLIT_RULES"]
 
-SPLIT_RULES = ("auto", "sensitivity", "width")
+SPLIT_RULES = ("auto", "sensitivity", "diff-sensitivity", "width")
 
 
 class SplitTree:
@@ -49,9 +61,17 @@ class SplitTree:
     ``leaf_bound[i]`` is the sound upper bound that closed leaf ``i`` (nan if not closed).
 
     Stored as growing numpy arrays (nodes are added a batch at a time); the attributes are
-    numpy views of the used part."""
+    numpy views of the used part.
 
-    def __init__(self):
+    ``bound_kind`` names how a leaf bound was computed.  ``"diff-cascade+ancestors"`` (the
+    differential engine): the leaf's forward symbolic differential pass and back-substituted pass
+    intersect every hidden layer's bounds of ``z^f`` and ``D = z^g - z^f`` with the bounds of its
+    parent (so, recursively, of all its ancestors); replaying a leaf alone (without its path from the
+    root) can give a looser bound.  Every split is an input split at ``at`` (none other is recorded),
+    whether its input was chosen by a sensitivity rule or by strong branching."""
+
+    def __init__(self, bound_kind: str = ""):
+        self.bound_kind = bound_kind
         self._n = 0
         self._cap = 0
         self._parent = np.empty(0, dtype=np.int64)
@@ -123,6 +143,20 @@ def _no_nan(q: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(q), np.inf, q)
 
 
+def _flat(layers) -> np.ndarray:
+    """Hidden-layer bounds ``[(zf_lo, zf_hi, d_lo, d_hi), ...]`` (each (B, w)) as one (B, T) array."""
+    return np.concatenate([a for lay in layers for a in lay], axis=1)
+
+
+def _unflat(flat: np.ndarray, widths) -> list:
+    """The inverse of :func:`_flat` for hidden layers of the given widths."""
+    out, o = [], 0
+    for w in widths:
+        out.append(tuple(flat[:, o + i * w:o + (i + 1) * w] for i in range(4)))
+        o += 4 * w
+    return out
+
+
 class _Open:
     """The open nodes as parallel arrays."""
 
@@ -133,14 +167,18 @@ class _Open:
         self.nid = np.empty(0, dtype=np.int64)
         self.dim = np.empty(0, dtype=np.int64)     # preferred split input of each node
         self.tight = np.empty(0)                    # the node's back-substituted bound (nan: not computed)
+        self.gain = np.empty(0)                     # the node's own bound / its parent's (1: no progress)
+        self.lay = None                             # (k, T) the node's hidden-layer bounds, flattened
 
     def __len__(self) -> int:
         return self.ub.size
 
-    _FIELDS = ("lo", "hi", "ub", "nid", "dim", "tight")
+    _FIELDS = ("lo", "hi", "ub", "nid", "dim", "tight", "gain", "lay")
 
-    def push(self, lo, hi, ub, nid, dim, tight) -> None:
-        for name, v in zip(self._FIELDS, (lo, hi, ub, nid, dim, tight)):
+    def push(self, lo, hi, ub, nid, dim, tight, gain, lay) -> None:
+        if self.lay is None:
+            self.lay = np.empty((0,) + lay.shape[1:])
+        for name, v in zip(self._FIELDS, (lo, hi, ub, nid, dim, tight, gain, lay)):
             setattr(self, name, np.concatenate([getattr(self, name), v]))
 
     def take(self, mask: np.ndarray):
@@ -177,12 +215,17 @@ class DistanceBaB:
     ACAS Xu a finite factor such as 100 let boxes far from the target be split on the cheap bound
     alone, and the tree exploded), ``parent_ratio`` (children of a node whose back-substituted
     bound exceeded ``parent_ratio * target`` are split before they get it; default ``inf``),
-    ``seed`` for the sampling."""
+    ``lookahead`` one of ``"off"``, ``"stall"`` (default), ``"all"`` (strong branching: see the
+    module docstring), ``stall_ratio`` (default 0.9), ``lookahead_factor`` (default 20: with
+    ``"stall"``, only nodes whose bound is at most this factor times the target), ``reuse_parent`` (default True: intersect
+    each node's hidden-layer bounds with its parent's), ``seed`` for the sampling."""
 
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
-                 seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf):
+                 seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf,
+                 lookahead: str = "stall", stall_ratio: float = 0.9, lookahead_factor: float = 20.0,
+                 reuse_parent: bool = True):
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
@@ -208,43 +251,57 @@ class DistanceBaB:
             self.engine = "differential"
             self._pair = DiffPair(f, g)
             self._sym = SymbolicDiff(f, g)
+            self._hidden = list(f.sizes[1:-1])
         else:
             self.engine = "crown-stacked"
             self._stack = Network.stack(f, g)
             self._C = np.hstack([-self.S, self.S])
         self.split = ("sensitivity" if self.engine == "differential" else "width") if split == "auto" else split
-        if self.split == "sensitivity" and self.engine != "differential":
+        if self.split in ("sensitivity", "diff-sensitivity") and self.engine != "differential":
             self.split = "width"
+        if lookahead not in ("off", "all", "stall"):
+            raise SpecError(f"lookahead must be one of off, all, stall, got lookahead={lookahead!r}")
+        if not (float(stall_ratio) > 0):
+            raise SpecError(f"stall_ratio must be > 0, got stall_ratio={stall_ratio!r}")
+        self.lookahead = lookahead
+        self.lookahead_factor = float(lookahead_factor)
+        self.reuse_parent = bool(reuse_parent)
+        self.stall_ratio = float(stall_ratio)
         self.n_cheap = 0
         self.n_tight = 0
+        self.n_strong = 0
 
     # -- bounds and points --------------------------------------------------------------------
     def bound(self, lo: np.ndarray, hi: np.ndarray, target: float | None = None) -> np.ndarray:
         """Sound upper bound of Q on each box (B,)."""
         return self.bound_and_dims(lo, hi, target, None)[0]
 
-    def bound_and_dims(self, lo, hi, target, root_width, tight_ok=None):
-        """Sound upper bounds of Q on each box, the preferred split input of each box, and the
-        back-substituted bound where it was computed (nan elsewhere).  ``tight_ok`` (mask) limits
-        the boxes that may get the back-substituted bound."""
+    def bound_and_dims(self, lo, hi, target, root_width, tight_ok=None, prior=None):
+        """Sound upper bounds of Q on each box, the preferred split input of each box, the
+        back-substituted bound where it was computed (nan elsewhere), and the hidden-layer bounds
+        of each box, flattened (B, T).  ``tight_ok`` (mask) limits the boxes that may get the
+        back-substituted bound; ``prior`` (B, T) holds sound hidden-layer bounds known on each box
+        (its parent's: a sub-box's values lie in its parent's ranges), intersected with the new ones."""
         lo = np.atleast_2d(lo)
         hi = np.atleast_2d(hi)
         tight = np.full(len(lo), np.nan)
         if self.engine != "differential":
             _, (ol, oh) = crown_bounds_batch(self._stack, lo, hi, C=self._C)
             q = _no_nan(np.maximum(oh, -ol).max(axis=1))
-            return q, self._width_dims(lo, hi, root_width), tight
-        ol, oh, _ = self._sym.bounds(lo, hi, self.S, want_coef=True)
+            return q, self._width_dims(lo, hi, root_width), tight, np.zeros((len(lo), 0))
+        ol, oh, dsens = self._sym.bounds(lo, hi, self.S, want_coef=True,
+                                         prior=None if prior is None or not self.reuse_parent else _unflat(prior, self._hidden))
         self.n_cheap += len(lo)
         q = _no_nan(np.maximum(oh, -ol).max(axis=1))
-        if self.split == "sensitivity":
-            fs = self._sym.last_fsens.sum(axis=1)            # (B, n)
+        if self.split in ("sensitivity", "diff-sensitivity"):
+            fs = (self._sym.last_fsens if self.split == "sensitivity" else dsens).sum(axis=1)            # (B, n)
             dims = np.argmax(fs, axis=1)
             flat = ~(fs.max(axis=1) > 0)
             if flat.any():
                 dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
         else:
             dims = self._width_dims(lo, hi, root_width)
+        lay = _flat(self._sym.last_layers)
         if self.cascade_factor > 0:
             tgt = -np.inf if target is None else target
             sel = q > tgt
@@ -255,11 +312,53 @@ class DistanceBaB:
             idx = np.flatnonzero(sel)
             if idx.size:
                 init = [tuple(a[idx] for a in lay) for lay in self._sym.last_layers]
-                _, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init)
+                st, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init)
                 self.n_tight += idx.size
                 tight[idx] = _no_nan(np.maximum(bh, -bl).max(axis=1))
                 q[idx] = np.minimum(q[idx], tight[idx])
-        return q, dims, tight
+                lay[idx] = _flat([zf + dd for zf, dd in zip(st.zf, st.dd)])
+        return q, dims, tight, lay
+
+    def _lookahead_mask(self, pub, pgain, tgt):
+        """The nodes whose split input is chosen by bounding the children of every split."""
+        mode = self.lookahead
+        if mode == "off" or self.engine != "differential":
+            return np.zeros(len(pub), dtype=bool)
+        if mode == "all":
+            return np.ones(len(pub), dtype=bool)
+        # far above the target every split gains little and strong branching (2n boxes a node) only
+        # costs: it is for the nodes that stall near the target
+        return (pgain > self.stall_ratio) & (pub <= self.lookahead_factor * max(tgt, 0.0))
+
+    def _strong_dims(self, lo, hi, tgt, root_width, ok, prior):
+        """Strong branching: bound both halves of every split of every box; returns the input
+        whose worse half has the smallest bound (ties: smaller sum), and the children's
+        ``(ub, dims, tight)`` laid out as the caller's ``[low halves; high halves]``."""
+        k, n = lo.shape
+        cand = hi > lo                                       # (k, n) splittable inputs
+        cand[~cand.any(axis=1), 0] = True
+        kk, jj = np.nonzero(cand)
+        mid = 0.5 * lo[kk, jj] + 0.5 * hi[kk, jj]
+        L1, H1 = lo[kk].copy(), hi[kk].copy()
+        H1[np.arange(kk.size), jj] = mid
+        L2, H2 = lo[kk].copy(), hi[kk].copy()
+        L2[np.arange(kk.size), jj] = mid
+        m = kk.size
+        ub, cd, ct, cl = self.bound_and_dims(np.vstack([L1, L2]), np.vstack([H1, H2]), tgt, root_width,
+                                             np.concatenate([ok[kk], ok[kk]]), np.concatenate([prior[kk], prior[kk]]))
+        worst = np.full((k, n), np.inf)
+        total = np.full((k, n), np.inf)
+        worst[kk, jj] = np.maximum(ub[:m], ub[m:])
+        total[kk, jj] = ub[:m] + ub[m:]
+        order = np.argsort(total, axis=1, kind="stable")
+        w_sorted = np.take_along_axis(worst, order, 1)
+        best = order[np.arange(k), np.argmin(w_sorted, axis=1)]
+        pos = np.full((k, n), -1)
+        pos[kk, jj] = np.arange(m)
+        r = pos[np.arange(k), best]
+        sel = np.concatenate([r, m + r])
+        self.n_strong += k
+        return best, (ub[sel], cd[sel], ct[sel], cl[sel])
 
     def _width_dims(self, lo, hi, root_width):
         w = hi - lo
@@ -315,8 +414,10 @@ class DistanceBaB:
         """
         clock = self.clock
         t0 = clock()
-        self.n_cheap = self.n_tight = 0
-        tree = SplitTree()
+        self.n_cheap = self.n_tight = self.n_strong = 0
+        kind = {"differential": "diff-cascade+ancestors" if self.reuse_parent else "diff-cascade"}.get(
+            self.engine, self.engine)
+        tree = SplitTree(kind)
         root = tree.add(-1, 0)
         lo0 = np.asarray(lo0, dtype=np.float64)
         hi0 = np.asarray(hi0, dtype=np.float64)
@@ -331,10 +432,10 @@ class DistanceBaB:
                 return threshold
             return best_v + max(atol, rtol * max(best_v, 0.0))
 
-        ub0, d0, t0_ = self.bound_and_dims(lo0[None], hi0[None], target(), root_width)
+        ub0, d0, t0_, l0_ = self.bound_and_dims(lo0[None], hi0[None], target(), root_width)
         ub0 = float(ub0[0])
         opened = _Open(n)
-        opened.push(lo0[None], hi0[None], np.array([ub0]), np.array([root]), d0, t0_)
+        opened.push(lo0[None], hi0[None], np.array([ub0]), np.array([root]), d0, t0_, np.ones(1), l0_)
         calls = 1
         closed_max = -np.inf
         checked_v = -np.inf
@@ -344,7 +445,7 @@ class DistanceBaB:
             tgt = target()
             done = opened.ub <= tgt
             if done.any():
-                _, _, u, ids, _, _ = opened.take(done)
+                _, _, u, ids, _, _, _, _ = opened.take(done)
                 tree.close(ids, u)
                 closed_max = max(closed_max, float(u.max()))
             if stop_value is not None and best_v > stop_value and best_v > checked_v:
@@ -361,24 +462,41 @@ class DistanceBaB:
             if node_limit is not None and tree.n_nodes >= node_limit:
                 status = "node_limit"
                 break
-            lo, hi, pub, pid, dims, ptight = opened.take(opened.top(self.batch))
+            lo, hi, pub, pid, dims, ptight, pgain, play = opened.take(opened.top(self.batch))
             k = len(pub)
             idx = np.arange(k)
             # a zero-width input cannot be split: fall back to the widest one
             flat = hi[idx, dims] <= lo[idx, dims]
             if flat.any():
                 dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
+            # a parent whose back-substituted bound was far above the target: its children are
+            # split again before paying for that bound (halving a box rarely gains that much)
+            ok = np.isnan(ptight) | (ptight <= self.parent_ratio * max(tgt, 0.0))
+            la = self._lookahead_mask(pub, pgain, tgt)
+            if la.any():
+                dims = dims.copy()
+                dims[la], la_res = self._strong_dims(lo[la], hi[la], tgt, root_width, ok[la], play[la])
+                calls += 1
             mid = 0.5 * lo[idx, dims] + 0.5 * hi[idx, dims]
             lo_c = np.concatenate([lo, lo])
             hi_c = np.concatenate([hi, hi])
             hi_c[idx, dims] = mid
             lo_c[k + idx, dims] = mid
-            # a parent whose back-substituted bound was far above the target: its children are
-            # split again before paying for that bound (halving a box rarely gains that much)
-            ok = np.isnan(ptight) | (ptight <= self.parent_ratio * max(tgt, 0.0))
-            ub, cdims, ctight = self.bound_and_dims(lo_c, hi_c, tgt, root_width, np.concatenate([ok, ok]))
-            calls += 1
+            ub = np.empty(2 * k)
+            cdims = np.empty(2 * k, dtype=np.int64)
+            ctight = np.empty(2 * k)
+            clay = np.empty((2 * k, play.shape[1]))
+            la2 = np.concatenate([la, la])
+            if (~la).any():
+                nl = ~la2
+                ub[nl], cdims[nl], ctight[nl], clay[nl] = self.bound_and_dims(
+                    lo_c[nl], hi_c[nl], tgt, root_width, np.concatenate([ok, ok])[nl], np.concatenate([play, play])[nl])
+                calls += 1
+            if la.any():
+                ub[la2], cdims[la2], ctight[la2], clay[la2] = la_res
+            raw = ub.copy()
             ub = np.minimum(ub, np.concatenate([pub, pub]))
+            gain = raw / np.where(np.concatenate([pub, pub]) > 0, np.concatenate([pub, pub]), 1.0)
             Xp, vp = self.propose(lo_c, hi_c)
             jb = int(np.argmax(vp))
             if vp[jb] > best_v:
@@ -387,13 +505,14 @@ class DistanceBaB:
             cid = tree.add_many(np.concatenate([pid, pid]), np.repeat(np.array([0, 1], dtype=np.int8), k))
             # a box that can no longer be split (all widths zero in float) keeps its bound and
             # would be split forever: it stays open and the search ends by a limit
-            opened.push(lo_c, hi_c, ub, cid, cdims, ctight)
+            opened.push(lo_c, hi_c, ub, cid, cdims, ctight, gain, clay)
             if progress is not None:
                 progress(nodes=tree.n_nodes, lower=best_v, upper=max(opened.max_ub(), closed_max),
                          open=len(opened), elapsed=clock() - t0)
         upper = max(opened.max_ub(), closed_max)
         if not np.isfinite(upper):
             upper = ub0
-        stats = {"cheap_bounds": self.n_cheap, "tight_bounds": self.n_tight, "split": self.split}
+        stats = {"cheap_bounds": self.n_cheap, "tight_bounds": self.n_tight, "split": self.split,
+                 "strong_branched": self.n_strong}
         return BaBOutcome(status=status, upper=float(upper), best_x=best_x, best_value=best_v,
                           nodes=tree.n_nodes, bound_calls=calls, tree=tree, stats=stats)
