@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,12 +14,14 @@ from relucert.expressivity import modrank
 from relucert.expressivity.convac import (
     ConvAC,
     cannot_replicate,
+    fit_convac,
     grid_counterexample,
     matricize,
     one_layer_overlap_bound,
     partition,
     rank_report,
     rank_upper_bound,
+    refute_replication,
 )
 
 # reference 4.7, 1D, N = 8, M = 2 (maximum 16): layers (kernel, stride, channels) -> (LR, OE)
@@ -141,16 +145,46 @@ def test_grid_tensor_matches_pointwise_evaluation(arith):
 
 
 def test_non_overlapping_cannot_replicate_overlapping_with_counterexample():
+    # D-replicate-neg: a non-overlapping 2x2/2 -> 2x2/2 (r_top = 4) candidate *fitted* to the
+    # overlapping 3x3/1 target by alternating least squares; the rank gap 256 > 4 says no weights
+    # can work, and the fitted candidate is refuted at a template point re-evaluated exactly
     target = ConvAC.random((4, 4), 2, [(3, 1, 4)], seed=11)
-    cand = ConvAC.random((4, 4), 2, [(2, 2, 4), (2, 2, 4)], seed=12)
+    fit = fit_convac(target, [(2, 2, 4), (2, 2, 4)], sweeps=1, seed=0)
+    cand = fit.candidate
+    assert not cand.overlapping and not cand.integer
     flag, r, ub = cannot_replicate(target, cand, "left-right")
-    assert flag and r == 256 and ub == 4
-    ce = grid_counterexample(target, cand)
+    assert flag and r == 256 and ub == fit.rank_bound == 4
+    # fitted: far better than the zero function and than its random start ...
+    assert fit.residual < 0.75 < fit.initial_residual
+    # ... but never below the Eckart-Young floor of any LR-rank-4 tensor (float, small slack)
+    assert 0.1 < fit.floor <= fit.residual + 1e-9
+    ce = refute_replication(target, cand)
     assert ce is not None and ce["a"] != ce["b"]
     d = np.array([ce["digits"]])
     assert int(target.evaluate(d, arithmetic="exact")[0]) == ce["a"]
-    assert int(cand.evaluate(d, arithmetic="exact")[0]) == ce["b"]
+    assert Fraction(cand.evaluate(d, arithmetic="exact")[0]) == ce["b"]
+    # the integer path: a random integer candidate, first differing residue, exact scores
+    rnd = ConvAC.random((4, 4), 2, [(2, 2, 4), (2, 2, 4)], seed=12)
+    ce = grid_counterexample(target, rnd)
+    assert ce is not None and ce["a"] != ce["b"]
+    assert int(rnd.evaluate(np.array([ce["digits"]]), arithmetic="exact")[0]) == ce["b"]
     assert grid_counterexample(target, target) is None
+    assert refute_replication(target, target) is None
+
+
+def test_fit_refuses_overlapping_candidates():
+    target = ConvAC.random((4,), 2, [(2, 1, 2)], seed=1)
+    with pytest.raises(SpecError, match="non-overlapping architectures only, got overlapping layer"):
+        fit_convac(target, [(2, 1, 2)])
+
+
+def test_fit_approaches_a_target_of_its_own_architecture():
+    # a target the architecture can represent: the floor is 0 and alternating least squares gets
+    # close (it converges slowly, as ALS does, so only a good fit is asserted, not an exact one)
+    target = ConvAC.random((4,), 2, [(2, 2, 2), (2, 2, 2)], seed=3, bound=5)
+    fit = fit_convac(target, [(2, 2, 2), (2, 2, 2)], sweeps=6, seed=1)
+    assert fit.floor < 1e-12
+    assert fit.residual < 0.1 < 0.9 < fit.initial_residual
 
 
 def test_upper_bound_holds_for_degenerate_weights():

@@ -15,7 +15,7 @@ from relucert.regions import breakpoints_1d, compare_exact, count_pieces, linear
 UNIT = relucert.Box([0.0], [1.0])
 
 
-@pytest.mark.parametrize("w,k", [(2, 3), (3, 2), (3, 3), (2, 4), (4, 3), (5, 2)])
+@pytest.mark.parametrize("w,k", [(2, 3), (3, 2), (3, 3), (2, 4), (4, 3), (5, 2), (3, 4)])
 def test_hard_function_has_exactly_w_to_the_k_pieces(w, k):
     H = fam.hard_function(w, k)
     assert H.depth == k and H.widths == [w] * k

@@ -2,11 +2,13 @@
 
 * :mod:`.families` -- Arora et al.'s zig-zag / sawtooth hard functions with exactly ``w**k``
   pieces, the zonotope family, the size lower bounds for shallower nets and the matching
-  shallow constructions, and the ``sup < 1/2`` approximation bound with a verifier refutation.
+  shallow constructions, the ``sup < 1/2`` approximation bound with a verifier refutation, and
+  the Wang-Sun rewrite of the zonotope family with ``ceil(log2(n+1))`` hidden layers.
 * :mod:`.erm` -- the exhaustive globally optimal ERM for one hidden layer, and gradient descent
   from many restarts to compare against.
 * :mod:`.convac` -- convolutional arithmetic circuits (Sharir & Shashua), their grid tensors and
-  matricization ranks, exact modulo a prime (:mod:`.modrank`).
+  matricization ranks, exact modulo a prime (:mod:`.modrank`); non-overlapping candidates fitted
+  to a target by alternating least squares and refuted at an exactly re-evaluated grid point.
 * :mod:`.relu_grid` -- exact grid tensors and ranks of ReLU networks on one-hot templates.
 * :mod:`.plots` -- optional figures (matplotlib, imported only when drawing).
 
@@ -21,13 +23,16 @@ from .convac import (
     ConvAC,
     GCLayer,
     RankReport,
+    ReplicationFit,
     cannot_replicate,
+    fit_convac,
     grid_counterexample,
     matricize,
     one_layer_overlap_bound,
     partition,
     rank_report,
     rank_upper_bound,
+    refute_replication,
 )
 from .erm import ERMResult, GDResult, fit_gd, global_erm, tiny_dataset
 from .families import (
@@ -45,6 +50,7 @@ from .families import (
     zigzag,
     zonotope_function,
     zonotope_piece_lower_bound,
+    zonotope_ws_rewrite,
 )
 from .modrank import DEFAULT_PRIME, rank_exact, rank_float, rank_mod_p
 
@@ -53,13 +59,16 @@ __all__ = [
     "ConvAC",
     "GCLayer",
     "RankReport",
+    "ReplicationFit",
     "cannot_replicate",
+    "fit_convac",
     "grid_counterexample",
     "matricize",
     "one_layer_overlap_bound",
     "partition",
     "rank_report",
     "rank_upper_bound",
+    "refute_replication",
     "ERMResult",
     "GDResult",
     "fit_gd",
@@ -79,6 +88,7 @@ __all__ = [
     "zigzag",
     "zonotope_function",
     "zonotope_piece_lower_bound",
+    "zonotope_ws_rewrite",
     "DEFAULT_PRIME",
     "rank_exact",
     "rank_float",

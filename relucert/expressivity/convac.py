@@ -19,11 +19,18 @@ bound on the rational rank, and by the non-vanishing-minor argument a lower boun
 weights), cross-checked with a float SVD, and compared with a structural upper bound
 (:func:`rank_upper_bound`) that holds for *every* choice of weights.  Where the two meet, the
 generic rank is established exactly.
+
+To show that a non-overlapping architecture cannot replicate an overlapping circuit (reference
+row D-replicate-neg) the rank gap settles it for *every* weight choice (:func:`cannot_replicate`);
+:func:`fit_convac` still fits the best candidate it can (alternating least squares over the grid
+tensor, with the Eckart-Young floor that no candidate of that rank bound can beat) and
+:func:`refute_replication` refutes the fitted candidate at a grid point re-evaluated exactly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from math import prod
 from typing import Sequence
 
@@ -44,10 +51,28 @@ __all__ = [
     "one_layer_overlap_bound",
     "grid_counterexample",
     "cannot_replicate",
+    "ReplicationFit",
+    "fit_convac",
+    "refute_replication",
 ]
 
 _MAX_GRID = 1 << 22        # entries of a grid tensor we agree to materialise
 _CHUNK = 1 << 13           # grid points evaluated per batch
+
+
+def _exact_array(a) -> np.ndarray:
+    """Python integers (integer weights) or exact Fractions (float weights: every float64 is a
+    dyadic rational) in an object array, so ``arithmetic="exact"`` scores are exact for both."""
+    arr = np.asarray(a)
+    if not arr.size:
+        return np.asarray(arr, object)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise SpecError("exact arithmetic needs finite weights")
+        return np.vectorize(Fraction, otypes=[object])(arr.astype(np.float64))
+    if arr.dtype == object:
+        return np.vectorize(lambda v: v if isinstance(v, Fraction) else int(v), otypes=[object])(arr)
+    return np.vectorize(int, otypes=[object])(arr)
 
 
 def _pos_int(name: str, v) -> int:
@@ -257,7 +282,7 @@ class ConvAC:
             return modrank.to_residues(np.asarray(a), prime)
         if arith == "float":
             return np.asarray(a, dtype=np.float64)
-        return np.vectorize(int, otypes=[object])(np.asarray(a)) if np.asarray(a).size else np.asarray(a, object)
+        return _exact_array(a)
 
     def evaluate(self, digits: np.ndarray, *, arithmetic: str = "mod", prime: int = modrank.DEFAULT_PRIME,
                  scale: float | None = None) -> np.ndarray:
@@ -564,3 +589,139 @@ def cannot_replicate(target: ConvAC, candidate: ConvAC, kind="left-right", *,
     r = modrank.rank_mod_p(matricize(target.grid_tensor(prime=prime), I, J), prime)
     ub = rank_upper_bound(candidate, I, J)
     return r > ub, r, ub
+
+
+# -- fitting a candidate of another architecture ----------------------------------------------
+@dataclass
+class ReplicationFit:
+    """A candidate of a (e.g. non-overlapping) architecture fitted to a target's grid tensor.
+
+    * ``candidate``: the fitted ConvAC (unshared float64 weights; each float is an exact dyadic
+      rational, so its scores can be re-evaluated exactly);
+    * ``residual``: ``||A_target - A_candidate||_F / ||A_target||_F`` after the fit (float);
+    * ``initial_residual``: the same for the starting point (the fit lowers it);
+    * ``floor``: the Eckart-Young floor ``sqrt(sum_{i > b} s_i**2) / ||A||_F`` for the partition,
+      where ``s_i`` are the singular values of the target's matricization and ``b`` the
+      candidate architecture's rank bound: *no* weights of that architecture do better (float,
+      informative; the exact statement is the rank gap ``rank(target) > b``);
+    * ``rank_bound``: ``b`` = :func:`rank_upper_bound` of the candidate for the partition.
+    """
+
+    candidate: ConvAC
+    residual: float
+    initial_residual: float
+    floor: float
+    rank_bound: int
+    sweeps: int
+    I: tuple = ()
+    J: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"candidate": self.candidate.describe(), "residual": self.residual,
+                "initial_residual": self.initial_residual, "floor": self.floor, "rank_bound": self.rank_bound,
+                "sweeps": self.sweeps}
+
+
+def _grid_float(shape, M, plan, weights, out) -> np.ndarray:
+    net = ConvAC(shape, M, plan, weights, out, shared=False)
+    return net.grid_tensor(arithmetic="float", scale=1.0).reshape(-1)
+
+
+def fit_convac(target: ConvAC, layers: Sequence, *, kind="left-right", sweeps: int = 4, seed: int = 0) -> ReplicationFit:
+    """Fit an unshared ConvAC with ``layers`` to ``target``'s grid tensor by alternating least squares.
+
+    For a non-overlapping architecture (every node feeds one window of one parent) with unshared
+    weights the score is linear in each weight block ``W[l][p, t]`` and in the output weights
+    (overlapping candidates are refused: there a node feeds several parent factors and the score
+    is not linear in its block), so every block in turn gets its exact least-squares optimum over all
+    ``M**N`` template points with the others fixed (its design matrix has one column per entry,
+    the grid tensor with that entry set to 1 and the rest of the block to 0).  The target is
+    scaled by a power of two first and the scale is put back into the output weights, so the
+    candidate approximates the target itself.  This is the strongest candidate of the
+    architecture we can find cheaply; :func:`refute_replication` then refutes it exactly.
+    """
+    sweeps = _pos_int("sweeps", sweeps)
+    shape, M = target.input_shape, target.templates
+    plan = ConvAC.plan(shape, layers)
+    over = [L.describe() for L in plan if L.overlapping]
+    if over:
+        raise SpecError(f"fit_convac fits non-overlapping architectures only, got overlapping layer(s) {', '.join(over)}")
+    I, J = partition(shape, kind)
+    T = target.grid_tensor(arithmetic="exact").reshape(-1)
+    big = max(abs(int(v)) for v in T) or 1
+    e = int(big).bit_length()
+    y = np.array([float(Fraction(int(v), 1 << e)) for v in T])      # |y| <= 1, scale 2**e exact
+    norm = float(np.linalg.norm(y)) or 1.0
+    rng = np.random.default_rng(seed)
+    Ws, grid, r_in = [], shape, M
+    for L in plan:
+        idx, grid = _window_index(grid, L.kernel, L.stride)
+        Ws.append(rng.standard_normal((idx.shape[0], L.window, r_in, L.channels)))
+        r_in = L.channels
+    a = rng.standard_normal(r_in)
+
+    def resid(Ws, a):
+        return float(np.linalg.norm(_grid_float(shape, M, plan, Ws, a) - y)) / norm
+
+    # start from the best output weights for the random inner weights
+    def solve_output(Ws):
+        cols = [_grid_float(shape, M, plan, Ws, np.eye(r_in)[c]) for c in range(r_in)]
+        sol, *_ = np.linalg.lstsq(np.stack(cols, axis=1), y, rcond=None)
+        return sol
+
+    a = solve_output(Ws)
+    initial = resid(Ws, a)
+    for _ in range(sweeps):
+        for li in range(len(plan)):
+            P, Tn, ri, ro = Ws[li].shape
+            for p in range(P):
+                for t in range(Tn):
+                    cols = []
+                    for i in range(ri):
+                        for c in range(ro):
+                            trial = [w.copy() if k == li else w for k, w in enumerate(Ws)]
+                            trial[li][p, t] = 0.0
+                            trial[li][p, t, i, c] = 1.0
+                            cols.append(_grid_float(shape, M, plan, trial, a))
+                    sol, *_ = np.linalg.lstsq(np.stack(cols, axis=1), y, rcond=None)
+                    blk = sol.reshape(ri, ro)
+                    n = float(np.linalg.norm(blk))
+                    if n > 0:   # keep blocks at unit norm; the scale goes to the output weights
+                        blk = blk / n
+                        a = a * n
+                    Ws[li][p, t] = blk
+        a = solve_output(Ws)
+    res = resid(Ws, a)
+    s = np.linalg.svd(matricize(y.reshape((M,) * target.n_positions), I, J), compute_uv=False)
+    scaled = [w.copy() for w in Ws]
+    cand = ConvAC(shape, M, plan, scaled, a * float(1 << e), shared=False, name="fitted")
+    b = rank_upper_bound(cand, I, J)
+    floor = float(np.sqrt(np.sum(s[b:] ** 2))) / norm
+    return ReplicationFit(candidate=cand, residual=res, initial_residual=initial, floor=floor, rank_bound=b,
+                          sweeps=sweeps, I=I, J=J)
+
+
+def refute_replication(target: ConvAC, candidate: ConvAC, *, tries: int = 64):
+    """An exact counterexample to ``candidate == target`` on the template grid, or None.
+
+    Grid points are tried in decreasing order of the float difference and each is re-evaluated
+    exactly (integers for the target, exact rationals for a float candidate), so a returned point
+    always differs exactly.  ``None`` means no difference was found among the ``tries`` points
+    with the largest float difference (not a proof of equality).
+    """
+    if target.input_shape != candidate.input_shape or target.templates != candidate.templates:
+        raise ShapeError(f"ConvACs differ in shape or templates: {target.input_shape}/{target.templates} vs "
+                         f"{candidate.input_shape}/{candidate.templates}")
+    if target.integer and candidate.integer:
+        return grid_counterexample(target, candidate)
+    A = target.grid_tensor(arithmetic="float", scale=1.0).reshape(-1)
+    B = candidate.grid_tensor(arithmetic="float", scale=1.0).reshape(-1)
+    order = np.argsort(-np.abs(A - B), kind="stable")[:_pos_int("tries", tries)]
+    shape = (target.templates,) * target.n_positions
+    for flat in order.tolist():
+        d = np.array(np.unravel_index(int(flat), shape)).reshape(1, -1)
+        fa = target.evaluate(d, arithmetic="exact")[0]
+        fb = candidate.evaluate(d, arithmetic="exact")[0]
+        if Fraction(fa) != Fraction(fb):
+            return {"digits": [int(v) for v in d[0]], "a": Fraction(fa), "b": Fraction(fb)}
+    return None

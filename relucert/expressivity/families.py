@@ -10,7 +10,9 @@
 * :func:`shallow_hard_function` -- the matching construction with fewer hidden layers: blocks of
   consecutive zig-zags are merged into one zig-zag with ``w**k_j`` pieces (``k_j`` zig-zags),
   realised with ``w**k_j`` units.
-* :func:`zonotope_function` -- ``F = H o gamma_Z`` with ``gamma_Z(x) = sum_i |<b_i, x>|``.
+* :func:`zonotope_function` -- ``F = H o gamma_Z`` with ``gamma_Z(x) = sum_i |<b_i, x>|``;
+  :func:`zonotope_ws_rewrite` -- its Wang-Sun rewrite with ``ceil(log2(n+1))`` hidden layers
+  (reference row B-zono-n2), built with :mod:`relucert.transforms`.
 * Size bounds: :func:`max_pieces_1d` (``prod (w_i + 1)``), :func:`arora_max_pieces`,
   :func:`size_lower_bound` (``k'(p**(1/k') - 1)``, the exact integer minimum, and the paper's
   ``k' w**(k/k') / 2 - 1``), :func:`depth_separation`.
@@ -60,6 +62,8 @@ __all__ = [
     "approx_piece_lower_bound",
     "too_small_candidate",
     "refute_approximation",
+    "ZonotopeRewrite",
+    "zonotope_ws_rewrite",
 ]
 
 
@@ -465,3 +469,71 @@ def refute_approximation(H: Network, g: Network, *, eps: float = 0.5, time_limit
     from ..verify import EpsEquivalence, verify
 
     return verify(H, g, Box([0.0], [1.0]), EpsEquivalence(eps), method=method, time_limit=time_limit)
+
+
+# -- the Wang-Sun rewrite of the zonotope family (row B-zono-n2) --------------------------------
+@dataclass
+class ZonotopeRewrite:
+    """``F = H o gamma_Z`` and its Wang-Sun (B.4) rewrite with ``ceil(log2(n+1))`` hidden layers.
+
+    ``network`` is the rewrite, exact in float64 (``weights_exact``) and claimed equal to ``F`` on
+    ``box``; ``claim`` is the ``arora-maxaffine`` claim for the intermediate ``two_layer`` net
+    (``gamma_Z`` followed by the one-hidden-layer form of ``H`` on ``[0, max gamma_Z]``), whose own
+    equality with ``F`` holds on the box.  Prove the row with ``relucert.verify(F, network, box,
+    EpsEquivalence(0))`` (or :func:`relucert.regions.compare_exact`).
+    """
+
+    F: Network
+    network: Network
+    two_layer: Network
+    box: object
+    claim: object
+    info: dict
+
+
+def zonotope_ws_rewrite(generators=None, w: int = 2, k: int = 2, *, m: int = 4, n: int = 2, box=None) -> ZonotopeRewrite:
+    """Reference row B-zono-n2: ``F = H o gamma_Z`` rewritten as a Wang-Sun sum of maxima of at
+    most ``n + 1`` affine pieces, i.e. ``ceil(log2(n+1))`` hidden layers (2 in the plane).
+
+    Done with :mod:`relucert.transforms` as a library, in three exact steps on ``box`` (default
+    ``[-1, 1]**n``):
+
+    1. ``arora-1d`` rewrites ``H`` on ``[0, z_max]`` (``z_max`` = a sound bound of ``gamma_Z`` on
+       the box) with one hidden layer, so ``gamma_Z`` then ``H`` is a 2-hidden-layer net equal to
+       ``F`` on the box (its DC decomposition is smaller than ``F``'s: 16/17 pieces instead of
+       24/25 for the default instance, so the rewrite is smaller and quicker to check);
+    2. ``arora-maxaffine`` (DC decomposition, then the Wang-Sun triangulation) gives the rewrite;
+    3. ``prune`` merges its exact duplicate units (the gadgets share many ``relu(l_i - l_j)``).
+    """
+    from .. import transforms
+    from ..box import Box
+
+    G = default_generators(m, n) if generators is None else np.atleast_2d(np.asarray(generators, dtype=np.float64))
+    n = G.shape[1]
+    if box is None:
+        box = Box([-1.0] * n, [1.0] * n)
+    F = zonotope_function(G, w, k)
+    # gamma_Z <= sum_i sum_j |b_ij| max(|lo_j|, |hi_j|) on the box (exact: integers times box ends)
+    reach = np.maximum(np.abs(box.lo), np.abs(box.hi))
+    bound = max(Fraction(1), sum((Fraction(float(abs(b))) * Fraction(float(r)) for row in G for b, r in zip(row, reach)),
+                                 Fraction(0)))
+    zmax = float(bound)
+    if Fraction(zmax) < bound:          # round up, so [0, zmax] contains gamma_Z(box)
+        zmax = float(np.nextafter(zmax, np.inf))
+    H = hard_function(w, k)
+    H1, c1 = transforms.apply("arora-1d", H, Box([0.0], [zmax]))
+    if not c1.weights_exact:
+        raise SpecError("the one-hidden-layer form of H is not exact in float64")
+    L1, L2 = H1.layers
+    units = 2 * G.shape[0]
+    two = Network([(np.vstack([G, -G]), np.zeros(units)),
+                   (np.tile(L1.weight[:, :1], (1, units)), L1.bias),
+                   (L2.weight, L2.bias)], name=f"zonotope-m{G.shape[0]}-w{w}-k{k}-2hl")
+    R, claim = transforms.apply("arora-maxaffine", two, box)
+    P, pclaim = transforms.apply("prune", R, None)
+    if not (claim.weights_exact and pclaim.weights_exact):
+        raise SpecError("the Wang-Sun rewrite is not exact in float64")
+    info = {"z_max": zmax, "pieces_H": c1.info.get("pieces"), "dc_pieces": (claim.info["pieces_g"], claim.info["pieces_h"]),
+            "terms": claim.info["terms"], "max_arity": claim.info["max_arity"], "widths_before_prune": R.widths,
+            "duplicates_merged": pclaim.info["duplicates"]}
+    return ZonotopeRewrite(F=F, network=P, two_layer=two, box=box, claim=claim, info=info)
