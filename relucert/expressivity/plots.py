@@ -42,15 +42,19 @@ def _save_atomic(fig, path: str) -> None:
         raise
 
 
-def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> None:
+def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> dict:
     """Rank against kernel size, one line per stride (log2 scale), with the maximum and the
-    structural bounds dashed; ``rows`` as produced by the ``convac-sweep`` command."""
+    structural bounds dashed; ``rows`` as produced by the ``convac-sweep`` command.
+
+    Returns what was drawn: ``{stride: [(kernel, rank), ...]}`` (one line each)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     strides = sorted({r["stride"] for r in rows})
+    drawn = {}
     for s in strides:
         pts = sorted((r["kernel"], r["rank"]) for r in rows if r["stride"] == s)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"stride {s}")
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"stride {s}")
+        drawn[s] = [(int(k), int(r)) for k, r in zip(line.get_xdata(), line.get_ydata())]
     ax.scatter([r["kernel"] for r in rows], [r["upper_bound"] for r in rows], marker="x", color="black",
                s=40, zorder=3, label="upper bound (all weights)")
     if rows:
@@ -67,3 +71,4 @@ def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> None
         _save_atomic(fig, path)
     finally:
         plt.close(fig)
+    return drawn
