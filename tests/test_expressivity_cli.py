@@ -113,6 +113,7 @@ def test_zonotope_regions(capsys):
     regions = int(next(l for l in lines if l.startswith("regions: ")).split()[1])
     affine = int(next(l for l in lines if l.startswith("distinct affine maps: ")).split()[3])
     assert regions >= affine >= 32
+    assert (regions, affine) == (40, 33)          # B-zono-n2, exactly (see tests/test_zonotope_ws.py)
 
 
 def test_approx_bound_refutes(capsys):

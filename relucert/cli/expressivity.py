@@ -146,6 +146,11 @@ def register(subparsers) -> None:
                     "|vert(Z)| w**k.")
     _add_options(p, "m", "n", "w", "k", "out", "no_count", "json", w={"default": 2},
                  k={"required": False, "default": 2})
+    p.add_argument("--rewrite", metavar="MODEL",
+                   help="also build the Wang-Sun rewrite with ceil(log2(n+1)) hidden layers (arora-1d, "
+                        "arora-maxaffine, prune) and write it")
+    p.add_argument("--check", action="store_true",
+                   help="with --rewrite: prove rewrite = F on [-1, 1]^n with eps = 0 (exact regions; minutes)")
     p.set_defaults(func=cmd_zonotope)
 
     p = subparsers.add_parser(
@@ -312,6 +317,8 @@ def cmd_zonotope(args) -> int:
     from ..expressivity import families as fam
 
     _check_options(args, "m", "n", "w", "k")
+    if args.check and not args.rewrite:
+        raise UsageError("--check needs --rewrite MODEL")
     G = fam.default_generators(args.m, args.n)
     net = fam.zonotope_function(G, args.w, args.k)
     bound = fam.zonotope_piece_lower_bound(args.m, args.n, args.w, args.k)
@@ -324,6 +331,24 @@ def cmd_zonotope(args) -> int:
         regs = linear_regions(net, Box([-1.0] * args.n, [1.0] * args.n))
         data["regions"] = len(regs)
         data["affine_pieces"] = len({(tuple(r.A.reshape(-1)), tuple(r.c)) for r in regs})
+    rc = EXIT_OK
+    if args.rewrite:
+        from ..errors import SpecError
+        from ..transforms import TransformError
+
+        try:
+            ws = fam.zonotope_ws_rewrite(G, args.w, args.k)
+        except (SpecError, TransformError) as exc:
+            raise UsageError(f"--rewrite: {exc}") from None
+        data["rewrite"] = {"hidden_layers": ws.network.depth, "widths": ws.network.widths,
+                           "terms": ws.info["terms"], "max_arity": ws.info["max_arity"],
+                           "expected_hidden_layers": math.ceil(math.log2(args.n + 1))}
+        if args.check:
+            from ..verify import EpsEquivalence, verify
+
+            res = verify(net, ws.network, ws.box, EpsEquivalence(0.0), method="regions")
+            data["rewrite"]["verdict"] = str(res.verdict)
+            rc = {"EQUIVALENT": EXIT_OK, "NOT_EQUIVALENT": EXIT_FALSE}.get(str(res.verdict), EXIT_UNKNOWN)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -333,10 +358,19 @@ def cmd_zonotope(args) -> int:
         if "regions" in data:
             print(f"regions: {data['regions']}")
             print(f"distinct affine maps: {data['affine_pieces']}")
+        if "rewrite" in data:
+            rw = data["rewrite"]
+            print(f"Wang-Sun rewrite: {rw['hidden_layers']} hidden layers (ceil(log2(n+1)) = "
+                  f"{rw['expected_hidden_layers']}), widths {','.join(map(str, rw['widths']))}, "
+                  f"{rw['terms']} max terms of arity <= {rw['max_arity']}")
+            if "verdict" in rw:
+                print(f"rewrite = F on [-1, 1]^{args.n} (eps = 0): {rw['verdict']}")
     _save_model(net, args.out)
+    if args.rewrite:
+        _save_model(ws.network, args.rewrite)
     if "affine_pieces" in data and data["affine_pieces"] < bound:
         return EXIT_FALSE
-    return EXIT_OK
+    return rc
 
 
 def cmd_approx_bound(args) -> int:
