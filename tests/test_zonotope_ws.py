@@ -89,3 +89,25 @@ def test_ws_rewrite_is_equivalent_eps0(rewrite):
     assert res.verdict == relucert.Verdict.EQUIVALENT
     assert res.soundness == "exact"
     assert res.upper == 0
+
+
+@pytest.mark.slow
+def test_cli_zonotope_rewrite_and_check(tmp_path, capsys):
+    # relucert zonotope --m 4 --rewrite MODEL --check: the whole row from the command line
+    import json
+
+    from relucert import io as rio
+    from relucert.cli import main
+
+    out = tmp_path / "ws.onnx"
+    rc = main(["zonotope", "--m", "4", "--rewrite", str(out), "--check", "--json"])
+    text = capsys.readouterr().out
+    data = json.loads(text[:text.rindex("}") + 1])
+    assert rc == 0
+    assert (data["regions"], data["affine_pieces"], data["lower_bound"]) == (40, 33, 32)
+    assert data["rewrite"]["hidden_layers"] == data["rewrite"]["expected_hidden_layers"] == 2
+    assert data["rewrite"]["verdict"] == "EQUIVALENT"
+    net = rio.load(str(out))
+    assert net.depth == 2 and net.widths == data["rewrite"]["widths"]
+    res = relucert.verify(fam.zonotope_ws_rewrite().network, net, BOX, relucert.EpsEquivalence(0.0))
+    assert res.verdict == relucert.Verdict.EQUIVALENT     # the written model is the rewrite itself
