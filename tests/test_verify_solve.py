@@ -21,7 +21,7 @@ def _pair(noise=1e-2, sizes=(2, 5, 4, 1), seed=1):
 
 def test_milp_result_fields_and_stats():
     f, g, box = _pair()
-    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab", time_limit=5)  # upper is sound either way
     seen = []
     r = verify(f, g, box, EpsEquivalence(d.upper * 1.05), method="milp", progress=lambda **kw: seen.append(kw))
     assert r.verdict is Verdict.EQUIVALENT and r.stop_reason is StopReason.PROVED
@@ -38,7 +38,7 @@ def test_milp_result_fields_and_stats():
 
 def test_milp_distance_brackets_the_bab_distance():
     f, g, box = _pair()
-    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab", time_limit=5)  # upper is sound either way
     m = verify(f, g, box, Distance(atol=1e-5, rtol=1e-4), method="milp")
     assert m.stop_reason is StopReason.TOLERANCE
     assert m.lower <= d.upper + 1e-12 and m.upper >= d.lower - 1e-12
@@ -82,7 +82,7 @@ def test_top1_single_output_and_decision_errors():
 
 def test_lp_tightening_keeps_the_answer():
     f, g, box = _pair(sizes=(2, 6, 6, 1))
-    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab", time_limit=5)  # upper is sound either way
     for fac, want in ((1.05, Verdict.EQUIVALENT), (0.95, Verdict.NOT_EQUIVALENT)):
         r = verify(f, g, box, EpsEquivalence(d.lower * fac), method="milp", tighten=True)
         assert r.verdict is want
@@ -130,7 +130,7 @@ def test_crashed_backend_is_unknown_not_a_verdict(monkeypatch, method):
     monkeypatch.setattr(highs.HighsSolver if method == "milp" else z3_backend.Z3Solver,
                         "solve" if method == "milp" else "check", boom)
     f, g, box = _pair(noise=1e-3, sizes=(3, 8, 8, 1), seed=3)
-    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab", time_limit=5)  # upper is sound either way
     r = verify(f, g, box, EpsEquivalence(float(d.upper) * 1.001), method=method, time_limit=10)
     assert r.verdict is not Verdict.NOT_EQUIVALENT
     if r.verdict is Verdict.UNKNOWN:
@@ -149,7 +149,7 @@ def test_false_infeasible_claim_is_not_a_proof(monkeypatch):
 
     monkeypatch.setattr(highs.HighsSolver, "solve", liar)
     f, g, box = _pair(noise=1e-3, sizes=(3, 8, 8, 1), seed=3)
-    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab")
+    d = verify(f, g, box, Distance(atol=1e-7, rtol=1e-7), method="bab", time_limit=5)  # upper is sound either way
     r = verify(f, g, box, EpsEquivalence(float(d.upper) * 1.001), method="milp", time_limit=10)
     if r.verdict is Verdict.EQUIVALENT:
         assert r.soundness == "float-sound"
