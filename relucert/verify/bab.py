@@ -143,9 +143,14 @@ def _no_nan(q: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(q), np.inf, q)
 
 
-def _flat(layers) -> np.ndarray:
-    """Hidden-layer bounds ``[(zf_lo, zf_hi, d_lo, d_hi), ...]`` (each (B, w)) as one (B, T) array."""
-    return np.concatenate([a for lay in layers for a in lay], axis=1)
+def _flat(layers, rows: int = 0) -> np.ndarray:
+    """Hidden-layer bounds ``[(zf_lo, zf_hi, d_lo, d_hi), ...]`` (each (B, w)) as one (B, T) array.
+
+    A pair with no hidden layer has no such bounds: the result is (rows, 0) then."""
+    arrs = [a for lay in layers for a in lay]
+    if not arrs:
+        return np.zeros((rows, 0))
+    return np.concatenate(arrs, axis=1)
 
 
 def _unflat(flat: np.ndarray, widths) -> list:
@@ -301,7 +306,7 @@ class DistanceBaB:
                 dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
         else:
             dims = self._width_dims(lo, hi, root_width)
-        lay = _flat(self._sym.last_layers)
+        lay = _flat(self._sym.last_layers, len(lo))
         if self.cascade_factor > 0:
             tgt = -np.inf if target is None else target
             sel = q > tgt
@@ -316,7 +321,7 @@ class DistanceBaB:
                 self.n_tight += idx.size
                 tight[idx] = _no_nan(np.maximum(bh, -bl).max(axis=1))
                 q[idx] = np.minimum(q[idx], tight[idx])
-                lay[idx] = _flat([zf + dd for zf, dd in zip(st.zf, st.dd)])
+                lay[idx] = _flat([zf + dd for zf, dd in zip(st.zf, st.dd)], idx.size)
         return q, dims, tight, lay
 
     def _lookahead_mask(self, pub, pgain, tgt):
