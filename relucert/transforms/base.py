@@ -229,13 +229,143 @@ class Transform:
         raise NotImplementedError
 
     def invert(self, new: Network, claim: Claim) -> Network:
-        raise TransformError(f"{self.name} has no inverse")
+        """The inverse rewrite applied to ``new`` (a network of the rewritten architecture): for
+        the rewritten network itself it gives back the original weights.  Only structural
+        rewrites have one."""
+        raise TransformError(f"{self.name} has no network inverse (it maps counterexamples back: invert_result)")
+
+    # -- mapping results of the rewritten problem back (CVXPY-style invert of a solution) --------
+    def invert_point(self, x, claim: Claim) -> list[Fraction]:
+        """The input of the original problem for an input ``x`` of the rewritten network.
+
+        Every transform here keeps the input space (box constructions shift inputs inside the
+        network only), so this is the identity, as exact rationals."""
+        return [v if isinstance(v, Fraction) else Fraction(float(v)) for v in x]
+
+    def invert_result(self, result, claim: Claim, other: Network, *, claim_check=None):
+        """Map ``result = verify(new, other, box, spec)`` back to ``(claim.reference, other)``.
+
+        * NOT_EQUIVALENT: the counterexample is mapped back (:meth:`invert_point`) and re-evaluated
+          exactly on the original weights; it is kept only if it violates the spec for the
+          original too (EpsEquivalence, DecisionEquivalence), else the answer is UNKNOWN.
+        * EQUIVALENT transfers only with ``claim_check``, a proof of the claim (``check``'s
+          EQUIVALENT result, an EpsEquivalence on all outputs with no excluded set) on a box
+          containing the result's box: ``|ref - other| <= eps + e`` with ``e`` the eps that
+          ``claim_check`` proved (``>= claim.eps``); for ``e > 0`` the answer is for that larger
+          eps, and a DecisionEquivalence transfers only with ``e = 0``.
+        * anything else is UNKNOWN, with the reason.  Brackets move by ``e`` (``[lower - e, upper +
+          e]``); without a proof of the claim only the exact counterexample value carries over.
+        """
+        from ..verify.result import StopReason, Verdict, VerificationResult, float_down, float_up
+        from ..verify.spec import DecisionEquivalence, EpsEquivalence
+
+        ref = claim.reference
+        spec, box = result.spec, result.box
+        base = dict(method=f"inverted:{self.name}:{result.method}", f_digest=ref.digest,
+                    g_digest=other.digest, box=box, stats=dict(result.stats))
+        if result.g_digest is not None and result.g_digest != other.digest:
+            raise TransformError(f"{self.name}: the result is not about the network `other` (digests differ)")
+
+        # |ref - new| <= e on the result's box, when claim_check proves it (the eps it proved,
+        # which may be larger than claim.eps: check_claim widens a rounded exact claim)
+        e, why = None, None
+        if claim_check is None or claim_check.verdict is not Verdict.EQUIVALENT:
+            why = "pass claim_check=transforms.check(new, claim), an EQUIVALENT proof of the claim"
+        elif claim.kind not in ("exact", "exact-on-box", "eps-on-box"):
+            why = f"a {claim.kind} claim does not bound |ref - new| on the whole box"
+        elif claim_check.f_digest != ref.digest or claim_check.g_digest != result.f_digest:
+            why = "claim_check is not a check of this claim (network digests differ)"
+        elif (not isinstance(claim_check.spec, EpsEquivalence) or claim_check.spec.excluded
+              or claim_check.spec.outputs is not None):
+            why = "claim_check does not bound |ref - new| on every output of the whole box"
+        else:
+            dom = claim_check.box
+            if dom is None or box is None or not (np.all(dom.lo <= box.lo) and np.all(box.hi <= dom.hi)):
+                why = "the claim was proved on a box that does not contain the result's box"
+            else:
+                e = Fraction(float(claim_check.spec.eps))
+
+        def shifted(lower, upper):
+            """The bracket of the original problem from the rewritten one's (needs ``e``)."""
+            if isinstance(spec, DecisionEquivalence):
+                return (lower, upper) if e == 0 else (-math.inf, math.inf)
+            if not isinstance(spec, EpsEquivalence) or not (math.isfinite(lower) and math.isfinite(upper)):
+                return 0.0, math.inf
+            return max(0.0, float_down(Fraction(lower) - e)), float_up(Fraction(upper) + e)
+
+        def unknown(reason, lower=None, upper=math.inf):
+            if lower is None:
+                lower = -math.inf if isinstance(spec, DecisionEquivalence) else 0.0
+            return VerificationResult(verdict=Verdict.UNKNOWN, spec=spec, lower=lower, upper=upper,
+                                      stop_reason=StopReason.NUMERICAL, reason=reason, **base)
+
+        if result.verdict is Verdict.NOT_EQUIVALENT and result.counterexample is not None:
+            if not (isinstance(spec, EpsEquivalence) or (isinstance(spec, DecisionEquivalence) and ref.n_outputs == 1)):
+                return unknown(f"a {type(spec).__name__} counterexample is not re-checked on the original network")
+            x = self.invert_point(result.counterexample.x, claim)
+            ce = _exact_violation(ref, other, x, spec, box)
+            if ce is None:
+                return unknown(f"the counterexample of the rewritten problem at x = {[float(v) for v in x]} "
+                               "does not violate the spec for the original network")
+            # the value at the counterexample is exact for the original; the upper end of the
+            # rewritten problem's bracket moves by e (unbounded without a proof of the claim)
+            upper = math.inf if e is None else shifted(result.lower, result.upper)[1]
+            lower = float_down(ce.value)
+            return VerificationResult(verdict=Verdict.NOT_EQUIVALENT, spec=spec, lower=lower,
+                                      upper=max(upper, lower), stop_reason=StopReason.REFUTED,
+                                      reason="counterexample of the rewritten network, re-evaluated exactly "
+                                             "on the original weights", counterexample=ce, witness_x=ce.x, **base)
+        if result.verdict is Verdict.EQUIVALENT:
+            if e is None:
+                return unknown(f"EQUIVALENT for the rewritten network transfers only through a proof of the claim: {why}")
+            if not isinstance(spec, EpsEquivalence) and not (isinstance(spec, DecisionEquivalence) and e == 0):
+                return unknown(f"{type(spec).__name__} transfers only through an exact claim (proved eps = 0)")
+            out_spec = spec
+            if isinstance(spec, EpsEquivalence) and e > 0:
+                out_spec = EpsEquivalence(float_up(Fraction(float(spec.eps)) + e),
+                                          outputs=spec.outputs, excluded=spec.excluded)
+            lower, upper = shifted(result.lower, result.upper)
+            rank = {"exact": 0, "float-sound": 1, "dual-bound-with-margin": 2}
+            snd = max((result.soundness, claim_check.soundness), key=lambda v: rank.get(v, 3))
+            return VerificationResult(verdict=Verdict.EQUIVALENT, spec=out_spec, lower=lower,
+                                      upper=upper, stop_reason=StopReason.PROVED,
+                                      soundness=snd, margin=result.margin,
+                                      reason=f"proved for the rewritten network; |ref - new| <= {float(e):g} "
+                                             f"by the proved claim of {self.name}", **base)
+        if e is None:
+            return unknown(f"the rewritten problem was not decided ({result.reason}); its bracket does not "
+                           f"transfer without a proof of the claim")
+        return unknown(f"the rewritten problem was not decided: {result.reason}", *shifted(result.lower, result.upper))
 
     def __call__(self, net, box=None, **params):
         return self.apply(net, box, **params)
 
     def __repr__(self) -> str:
         return f"<Transform {self.name}: {self.summary}>"
+
+
+def _exact_violation(f: Network, g: Network, x, spec, box):
+    """A Counterexample when ``x`` violates ``spec`` for ``(f, g)`` exactly, else None."""
+    from ..verify.api import exact_eps_counterexample
+    from ..verify.result import Counterexample
+    from ..verify.spec import DecisionEquivalence, EpsEquivalence
+
+    if isinstance(spec, EpsEquivalence):
+        return exact_eps_counterexample(f, g, x, spec.outputs_for(f.n_outputs), spec.eps, box, spec.excluded)
+    if isinstance(spec, DecisionEquivalence) and f.n_outputs == 1:
+        if box is not None and not box.contains(x):
+            return None
+        fy, gy = f.eval_exact(x)[0], g.eval_exact(x)[0]
+        hi = Fraction(spec.tau_f) + Fraction(spec.gamma)
+        lo = Fraction(spec.tau_f) - Fraction(spec.gamma)
+        tg = Fraction(spec.tau_g)
+        if fy >= hi and not gy > tg:
+            return Counterexample(x=list(x), f=[fy], g=[gy], value=tg - gy,
+                                  detail=f"f = {float(fy):.6g} >= {float(hi):g} but g = {float(gy):.6g} <= {float(tg):g}")
+        if fy <= lo and gy > tg:
+            return Counterexample(x=list(x), f=[fy], g=[gy], value=gy - tg,
+                                  detail=f"f = {float(fy):.6g} <= {float(lo):g} but g = {float(gy):.6g} > {float(tg):g}")
+    return None
 
 
 REGISTRY: dict[str, Transform] = {}
