@@ -107,3 +107,26 @@ def test_case_filter_runs_a_subset_into_its_own_file(tiny_suite, tmp_path):
     assert res["cases"] == 1 and lines[-1] == "1 cases, 0 as expected, 1 unexpected"
     assert (tmp_path / "tiny-subset.json").exists() and not (tmp_path / "tiny.json").exists()
     assert "subset: cases matching wrong" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_report_renders_every_results_file_without_running_anything(tiny_suite, tmp_path):
+    runner.run([tiny_suite], quick=True, results_dir=tmp_path, results_md=tmp_path / "first.md", out=lambda s: None)
+    # from now on the suite cannot run: the report must not try
+    runner.SUITES["tiny"].build = lambda quick, options: 1 / 0
+    runner.SUITES["tiny"].headline = lambda recs, data: [f"HEADLINE {len(recs)} records"]
+    # a second results file, a full run by hand, with one unexpected case
+    data = json.loads((tmp_path / "tiny-quick.json").read_text())
+    data.update(quick=False, command="relucert bench run --suite tiny")
+    data["records"][0]["as_expected"] = False
+    (tmp_path / "tiny.json").write_text(json.dumps(data))
+    out = tmp_path / "R.md"
+    assert runner.main(["report", "--results-dir", str(tmp_path), "--output", str(out)]) == 0
+    md = out.read_text()
+    assert "## Summary of the runs" in md and "python -m benchmarks report" in md
+    summary = md[md.index("## Summary of the runs"):md.index("\n## tiny: ")]
+    # the full run's row: 2 cases, 1 as expected (bold), its command; its headline follows
+    assert "(`results/tiny.json`) | 2 | **1** |" in summary and "`relucert bench run --suite tiny` |" in summary
+    assert "HEADLINE 2 records" in summary
+    # the quick run is listed apart, in its own table, and both get their full sections
+    assert "quick and subset runs" in summary and "(`results/tiny-quick.json`) | 2 | 2 |" in summary
+    assert "## tiny (quick): " in md and "2 cases, 1 as expected, 1 unexpected" in md

@@ -172,26 +172,39 @@ def plain_milp_problems(inst: Instance):
 
 
 def _plain_milp(inst: Instance, limit: float, solver) -> dict:
+    """Solve the 2m objective MILPs one after another, each to optimality within an equal share
+    of the time left (``left / problems left``: time one does not use passes to the next), so
+    that a violation on the second sign is not starved by a first objective that cannot be
+    closed in time.  Any optimum or incumbent above eps is NOT_EQUIVALENT (its argmax the
+    counterexample); all optima <= eps is EQUIVALENT; otherwise UNKNOWN."""
     dl = _Deadline(limit)
     best_v, best_x, timed_out, nodes, errors = -math.inf, None, False, 0, []
-    for _, prob in plain_milp_problems(inst):
+    probs = plain_milp_problems(inst)
+    statuses = []
+    for i, (label, prob) in enumerate(probs):
         left = dl.left()
         if left <= 0.05:
             timed_out = True
-            break
+            statuses.append(f"{label}: not started (time limit)")
+            continue
+        share = left / (len(probs) - i)
         try:
-            out = solver.solve(prob, time_limit=max(left, 0.1))      # no early stop: to optimality
+            out = solver.solve(prob, time_limit=max(share, 0.1))      # no early stop: to optimality
         except Exception as exc:  # noqa: BLE001 - a crashed peer is UNKNOWN with the reason
             errors.append(f"{type(exc).__name__}: {exc}")
+            statuses.append(f"{label}: crashed")
             continue
         nodes += int(out.nodes or 0)
+        statuses.append(f"{label}: {out.status}" + ("" if out.primal_value is None else f" {float(out.primal_value):.6g}"))
         if out.status != "optimal":
             timed_out = timed_out or out.status in ("time_limit", "node_limit")
             if out.status not in ("time_limit", "node_limit"):
                 errors.append(f"{out.status}: {out.stop_reason}")
         if out.primal_value is not None and out.primal_value > best_v:
             best_v, best_x = float(out.primal_value), out.input_x
-    rec = {"nodes": nodes, "solver_value": None if best_v == -math.inf else best_v}
+        if best_v > inst.eps:
+            break                   # a violation found: the verdict cannot change
+    rec = {"nodes": nodes, "solver_value": None if best_v == -math.inf else best_v, "objectives": statuses}
     if best_v > inst.eps:
         rec["verdict"] = "NOT_EQUIVALENT"
     elif timed_out or errors:
@@ -345,24 +358,33 @@ def _tool_marabou(inst: Instance, limit: float) -> dict:
     queries, su_cpu, su_wall = [], 0.0, 0.0
 
     def rec(**kw):
-        return dict(kw, queries=queries, overhead_cpu_s=su_cpu, overhead_wall_s=su_wall)
+        return dict(kw, queries=queries, overhead_cpu_s=su_cpu, overhead_wall_s=su_wall,
+                    kill_grace_cpu_s=MARABOU_CPU_GRACE_S, kill_grace_wall_s=MARABOU_WALL_GRACE_S)
 
-    for k in inst.outs:
-        for side in ("ge", "le"):
-            left = dl.left()
-            if left < 1.0:
-                return rec(verdict="UNKNOWN", detail="time limit reached")
-            got = _marabou_solve(_marabou_query_json(D, inst.box, k, side, inst.eps, 0), left)
-            if "solve_cpu_s" in got:
-                su_cpu += max(0.0, got["child_cpu_s"] - got["solve_cpu_s"])
-                su_wall += max(0.0, got["child_wall_s"] - got["solve_wall_s"])
-            code = got["code"]
-            queries.append(f"out{k} {'>=' if side == 'ge' else '<='} {'' if side == 'ge' else '-'}eps: {code}")
-            if code == "sat":
-                r = rec(verdict="NOT_EQUIVALENT", marabou_x=got["x"], marabou_out=got["out"])
-                return _finish(r, inst, got["x"])
-            if code != "unsat":
-                return rec(verdict="UNKNOWN", detail=f"Marabou: {code}")
+    todo = [(k, side) for k in inst.outs for side in ("ge", "le")]
+    undecided = []
+    for i, (k, side) in enumerate(todo):
+        label = f"out{k} {'>=' if side == 'ge' else '<='} {'' if side == 'ge' else '-'}eps"
+        left = dl.left()
+        # an equal share of the time left, as for the plain MILPs, but whole seconds (Marabou's unit)
+        share = max(1.0, left / (len(todo) - i))
+        if left < 1.0:
+            queries.append(f"{label}: not started (time limit)")
+            undecided.append("time limit reached")
+            continue
+        got = _marabou_solve(_marabou_query_json(D, inst.box, k, side, inst.eps, 0), share)
+        if "solve_cpu_s" in got:
+            su_cpu += max(0.0, got["child_cpu_s"] - got["solve_cpu_s"])
+            su_wall += max(0.0, got["child_wall_s"] - got["solve_wall_s"])
+        code = got["code"]
+        queries.append(f"{label}: {code}")
+        if code == "sat":
+            r = rec(verdict="NOT_EQUIVALENT", marabou_x=got["x"], marabou_out=got["out"])
+            return _finish(r, inst, got["x"])
+        if code != "unsat":
+            undecided.append(f"Marabou: {code}")
+    if undecided:
+        return rec(verdict="UNKNOWN", detail="; ".join(dict.fromkeys(undecided)))
     return rec(verdict="EQUIVALENT")
 
 
@@ -528,7 +550,8 @@ def instances(quick: bool) -> list[Instance]:
 
 @register_suite("compare", "side by side on eps-equivalence instances with known answers: relucert, plain big-M "
                 "MILP (HiGHS, PuLP/CBC), z3 alone, Marabou; wrong answers are unexpected",
-                summarize=lambda recs, data: compare_summary(recs, data))
+                summarize=lambda recs, data: compare_summary(recs, data),
+                headline=lambda recs, data: compare_headline(recs, data))
 def compare(quick: bool, options: dict) -> list[Case]:
     limit = float(options.get("time_limit") or (10.0 if quick else 60.0))
     clock = options.get("clock") or "cpu"
@@ -541,21 +564,28 @@ def _fmt_t(t):
     return "-" if t is None or t != t else (f"{t:.3f}" if t < 10 else f"{t:.1f}")
 
 
-def compare_summary(records: list, data: dict | None = None) -> list:
+def compare_headline(records: list, data: dict | None = None) -> list:
+    """The wrong answers (loudly) and the per-tool table."""
     recs = [r for r in records if "tool" in r]
     if not recs:
         return ["(no records)"]
-    clock = recs[0].get("clock", "cpu")
-    limit = max(r.get("time_limit_s", 0.0) for r in recs)
-    tools = list(dict.fromkeys(r["tool"] for r in recs))
-    insts = list(dict.fromkeys(r["instance"] for r in recs))
-    by = {(r["instance"], r["tool"]): r for r in recs}
-    rel = {r["instance"]: r for r in recs if r["tool"] == "relucert"}
+    return _wrong_lines(recs) + _tool_table(recs)
+
+
+def compare_summary(records: list, data: dict | None = None) -> list:
+    """The headline, then one row per instance and how each answer is known."""
+    recs = [r for r in records if "tool" in r]
+    if not recs:
+        return ["(no records)"]
+    return compare_headline(recs, data) + _instance_table(recs)
+
+
+def _wrong_lines(recs) -> list:
     wrong = [r for r in recs if r.get("wrong")]
     spurious = [r for r in recs if r.get("verdict") == "NOT_EQUIVALENT" and r.get("cex_genuine") is False]
     lines = []
     if wrong:
-        lines += [f"### WRONG ANSWERS: {len(wrong)}", "",
+        lines += [f"#### WRONG ANSWERS: {len(wrong)}", "",
                   "**A verdict that contradicts the known answer.** Each is listed here and counted as unexpected above.", "",
                   "| tool | instance | said | known answer | why known | detail |", "|---|---|---|---|---|---|"]
         for r in wrong:
@@ -565,22 +595,45 @@ def compare_summary(records: list, data: dict | None = None) -> list:
     else:
         lines += ["**Wrong answers: none** (no tool gave a verdict contradicting a known answer).", ""]
     if spurious:
-        lines += [f"Counterexamples that fail the exact re-evaluation: {len(spurious)} ("
-                  + ", ".join(f"{r['tool']} on {r['instance']}" for r in spurious) + ").", ""]
-    lines += [f"Times are **{'CPU time (process + waited-for children)' if clock == 'cpu' else 'wall time'}**; "
-              f"every tool had the same limit of {limit:g} s per instance on the wall clock.  Undecided "
+        lines += [f"**Counterexamples that fail the exact re-evaluation: {len(spurious)}** ("
+                  + "; ".join(f"{r['tool']} on {r['instance']}: exact |f - g| = "
+                              + ("n/a" if r.get("cex_value") is None else f"{r['cex_value']:.9g}")
+                              + f" <= eps = {r['eps']:.9g}" for r in spurious)
+                  + ").  Each is a NOT_EQUIVALENT whose evidence is not a counterexample: a wrong answer when the "
+                  "known answer is EQUIVALENT, and on a NOT_EQUIVALENT instance a right verdict without a valid "
+                  "witness (column 'spurious cex').", ""]
+    else:
+        lines += ["Every counterexample returned was re-evaluated in exact rational arithmetic on the original weights "
+                  "and is genuine.", ""]
+    return lines
+
+
+def _tool_table(recs) -> list:
+    clock = recs[0].get("clock", "cpu")
+    limit = max(r.get("time_limit_s", 0.0) for r in recs)
+    tools = list(dict.fromkeys(r["tool"] for r in recs))
+    rel = {r["instance"]: r for r in recs if r["tool"] == "relucert"}
+    mar = [r for r in recs if r["tool"] == "marabou" and "startup_cpu_s" in r]
+    lines = [f"Times are **{'CPU time (process + waited-for children)' if clock == 'cpu' else 'wall time'}**; "
+              f"every tool had the same limit of {limit:g} s per instance on the wall clock"
+              + (f" (Marabou: its own timeout is the time left, floored to whole seconds; a query process still "
+                 f"running is ended {mar[0].get('kill_grace_cpu_s', MARABOU_CPU_GRACE_S):g} CPU s or "
+                 f"{mar[0].get('kill_grace_wall_s', MARABOU_WALL_GRACE_S):g} wall s past it; the "
+                 f"start-up of its query processes, {sum(r['startup_cpu_s'] for r in mar):.1f} s CPU in all, is "
+                 "not counted)" if mar else "") + ".  Undecided "
               f"instances count at the limit in the totals; the median is over decided instances.  "
               "'ratio' is the tool's time divided by relucert's on the instances both decide correctly "
               "(> 1: relucert faster).", "",
-              "| tool | instances | decided | correct | WRONG | undecided | median (s) | total (s) | ratio to relucert: median [min, max] (n) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| tool | instances | decided | correct | WRONG | spurious cex | undecided | median (s) | total (s) | ratio to relucert: median [min, max] (n) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for t in tools:
         rs = [r for r in recs if r["tool"] == t]
         if all(r["verdict"] == "NOT_INSTALLED" for r in rs):
-            lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | not installed | - | - | - | - | - | - |")
+            lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | not installed | - | - | - | - | - | - | - |")
             continue
         dec = [r for r in rs if r["verdict"] in DECIDED]
         ok = [r for r in dec if not r.get("wrong")]
+        spur = sum(r["verdict"] == "NOT_EQUIVALENT" and r.get("cex_genuine") is False for r in rs)
         tot = sum((r["time_s"] if r["verdict"] in DECIDED else max(r["time_s"], r.get("time_limit_s", limit)))
                   for r in rs)
         med = statistics.median([r["time_s"] for r in dec]) if dec else float("nan")
@@ -592,9 +645,17 @@ def compare_summary(records: list, data: dict | None = None) -> list:
         rtxt = "-" if t == "relucert" else (
             f"{statistics.median(ratios):.3g} [{min(ratios):.3g}, {max(ratios):.3g}] ({len(ratios)})" if ratios else "- (0)")
         lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | {len(dec)} | {len(ok)} | "
-                     f"{'**' + str(len(dec) - len(ok)) + '**' if len(dec) > len(ok) else 0} | {len(rs) - len(dec)} | "
+                     f"{'**' + str(len(dec) - len(ok)) + '**' if len(dec) > len(ok) else 0} | "
+                     f"{'**' + str(spur) + '**' if spur else 0} | {len(rs) - len(dec)} | "
                      f"{_fmt_t(med)} | {tot:.1f} | {rtxt} |")
-    lines += ["", "Per instance (verdict, time in s; EQ = EQUIVALENT, NE = NOT_EQUIVALENT, ? = UNKNOWN, "
+    return lines + [""]
+
+
+def _instance_table(recs) -> list:
+    tools = list(dict.fromkeys(r["tool"] for r in recs))
+    insts = list(dict.fromkeys(r["instance"] for r in recs))
+    by = {(r["instance"], r["tool"]): r for r in recs}
+    lines = ["Per instance (verdict, time in s; EQ = EQUIVALENT, NE = NOT_EQUIVALENT, ? = UNKNOWN, "
               "n/i = not installed, **WRONG** marks a wrong answer, (spurious cex) a counterexample failing the exact check):", "",
               "| instance | eps | known answer | " + " | ".join(tools) + " |", "|---|---|---|" + "---|" * len(tools)]
     short = {"EQUIVALENT": "EQ", "NOT_EQUIVALENT": "NE", "UNKNOWN": "?", "NOT_INSTALLED": "n/i"}

@@ -107,6 +107,12 @@ def _acas_cases(eps: str, reading: str, quick: bool, options: dict):
     return cases
 
 
+def _acas_headline(records, data):
+    """The table of :func:`_acas_summary` without its explanations (for RESULTS.md's summary)."""
+    lines = _acas_summary(records, data)
+    return [ln for ln in lines[lines.index("") + 1:] if not ln.startswith("Loading the")]
+
+
 def _acas_summary(records, data):
     peer = _peer_times()
     tl = max((r.get("time_limit_s", 120.0) for r in records), default=120.0)
@@ -156,25 +162,25 @@ def _acas_summary(records, data):
 
 
 @register_suite("acas", "ACAS Xu nets vs 16-bit truncations, eps=0.05, target-output reading (peer comparison)",
-                summarize=_acas_summary)
+                summarize=_acas_summary, headline=_acas_headline)
 def acas(quick: bool, options: dict):
     return _acas_cases("0.05", "target", quick, options)
 
 
 @register_suite("acas-0.01", "ACAS Xu nets vs 16-bit truncations, eps=0.01, target-output reading",
-                summarize=_acas_summary)
+                summarize=_acas_summary, headline=_acas_headline)
 def acas_001(quick: bool, options: dict):
     return _acas_cases("0.01", "target", quick, options)
 
 
 @register_suite("acas-all", "ACAS Xu nets vs 16-bit truncations, eps=0.05, all five outputs",
-                summarize=_acas_summary)
+                summarize=_acas_summary, headline=_acas_headline)
 def acas_all(quick: bool, options: dict):
     return _acas_cases("0.05", "all", quick, options)
 
 
 @register_suite("acas-all-0.01", "ACAS Xu nets vs 16-bit truncations, eps=0.01, all five outputs",
-                summarize=_acas_summary)
+                summarize=_acas_summary, headline=_acas_headline)
 def acas_all_001(quick: bool, options: dict):
     return _acas_cases("0.01", "all", quick, options)
 

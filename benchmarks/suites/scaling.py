@@ -55,7 +55,8 @@ def _case(family, transform, d, w, clock, tl):
 
 @register_suite("scaling", "time of the transform checks against width (Vardi deep-narrow rewrites of 1-w-1 nets "
                 "up to w = 1000, of 2-w-1 nets; Fan deep rewrites), fitted growth exponent",
-                summarize=lambda recs, data: scaling_summary(recs, data))
+                summarize=lambda recs, data: scaling_summary(recs, data),
+                headline=lambda recs, data: scaling_summary(recs, data))
 def scaling(quick: bool, options: dict) -> list[Case]:
     clock = options.get("clock") or "cpu"
     tl = float(options.get("time_limit") or 600.0)
