@@ -7,6 +7,13 @@ sides.  A side is kept when a Chebyshev LP finds a ball inside it (and the centr
 is dropped only when an exact dual certificate proves its interior empty.  A side that is neither
 certified full-dimensional nor certified empty is kept and flagged ``certified=False``; anything
 built on the enumeration (equivalence proofs) treats such cells conservatively.
+
+With ``exact_vertices`` (the default) cells also carry their exact vertices (d >= 3: with the
+complete set of rows tight at each) and a split is decided at the vertices in rational arithmetic
+(a float evaluation with a rigorous error bound settles the clear cases first): no LP and no
+tolerance.  The vertices of both sides are the old ones plus the points where the hyperplane
+crosses an edge (adjacency by the combinatorial test on the tight sets).  A cell with more than
+``MAX_VERTICES`` vertices (or a box with more corners) goes on with the LP-checked splits.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from ._exactlp import certified_min, dot_exact, strictly_inside
 from ._fracs import frac_array, frac_layers
 from ._lp import chebyshev
 
-__all__ = ["Region", "Cell", "enumerate_cells", "linear_regions", "RegionLimitError"]
+__all__ = ["Region", "Cell", "enumerate_cells", "linear_regions", "RegionLimitError", "cell_radius"]
 
 
 class RegionLimitError(RuntimeError):
@@ -38,10 +45,12 @@ class Region:
     * ``pattern``: per hidden layer a tuple of 0/1 (1 = the unit is active, pre-activation >= 0);
     * ``A, c``: the exact affine map (``Fraction`` object arrays) with ``net(x) = A x + c`` on it;
     * ``H, h``: the region's exact constraints ``H x <= h`` (pattern constraints, then the box);
-    * ``point``: an interior point (exact ``Fraction`` values; for d <= 2 the exact centroid);
+    * ``point``: an interior point (exact ``Fraction`` values; the exact centroid of the vertices
+      when the cell has them);
     * ``radius``: the Chebyshev radius found by the LP (float, informative);
     * ``certified``: True when the region is proved full-dimensional: ``point`` satisfies every
-      constraint strictly in exact arithmetic (d <= 2: exact polygon/interval of positive size).
+      constraint strictly in exact arithmetic (d <= 2: exact polygon/interval of positive size);
+    * ``vertices``: the exact vertices when the enumeration kept them (else None).
     """
 
     pattern: tuple
@@ -52,6 +61,7 @@ class Region:
     point: tuple
     radius: float
     certified: bool
+    vertices: tuple | None = None
 
     @property
     def weight(self) -> np.ndarray:
@@ -86,7 +96,9 @@ class Cell:
     maps: list = field(default_factory=list)       # per network: (A, c) exact output map
     errors: list = field(default_factory=list)     # per network: bound on |net - map| (0 unless absorbing)
     bbox: list | None = None                       # certified bounding box [(lo, hi)] (exact), if computed
-    vertices: list | None = None                   # d <= 2: exact vertices (CCW polygon / interval ends)
+    vertices: list | None = None                   # exact vertices (d <= 2: CCW polygon / interval ends)
+    tight: list | None = None                      # d >= 3: per vertex, the (complete) set of tight rows
+    vf: np.ndarray | None = None                   # float copy of the vertices (cached)
 
 
 def _box_rows(box: Box):
@@ -231,7 +243,12 @@ def _vertex_cell(parent: Cell, V: list, row, rhs) -> Cell:
     return c
 
 
-def _split_vertices(cell: Cell, a, beta):
+def _split_vertices(cell: Cell, a, beta, fl=None):
+    sg = _float_side(cell, a, beta, fl)
+    if np.all(sg > 0):
+        return [(cell, 1, Fraction(0))]
+    if np.all(sg < 0):
+        return [(cell, 0, Fraction(0))]
     vals = [dot_exact(a, v) + beta for v in cell.vertices]
     if all(v >= 0 for v in vals):
         return [(cell, 1, Fraction(0))]
@@ -243,7 +260,149 @@ def _split_vertices(cell: Cell, a, beta):
             (_vertex_cell(cell, neg, list(a), -beta), 0, Fraction(0))]
 
 
-def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int, Fraction]]:
+MAX_VERTICES = 400   # d >= 3: a cell with more vertices continues with LP-checked splits
+
+
+def _nd_cell(parent: Cell, V: list, T: list, row, rhs) -> Cell:
+    n = len(V[0])
+    cx = [sum((v[k] for v in V), Fraction(0)) / len(V) for k in range(n)]
+    ctr = np.array([float(c) for c in cx])
+    rows, rhss = parent.rows + [row], parent.rhs + [rhs]
+    fr = np.array([float(t) for t in row])
+    G = np.vstack([parent.G, fr[None, :]])
+    g = np.concatenate([parent.g, [float(rhs)]])
+    c = Cell(rows, rhss, G, g, ctr, -1.0, True, list(parent.patterns), list(parent.maps), list(parent.errors))
+    if len(V) <= MAX_VERTICES:
+        c.vertices, c.tight = V, T       # radius computed on demand (cell_radius)
+    else:
+        # continues with LP-checked splits: those use ``certified`` as "the float centre is
+        # strictly inside", so check the rounded centroid exactly (the exact centroid is)
+        c.radius = cell_radius(c)
+        c.certified = strictly_inside(rows, rhss, [Fraction(float(t)) for t in ctr])
+    return c
+
+
+def cell_radius(cell: Cell) -> float:
+    """The cell's (float, informative) inscribed radius around its centre, computed on demand."""
+    if cell.radius < 0:
+        norms = np.linalg.norm(cell.G, axis=1)
+        ok = norms > 0
+        d = (cell.g[ok] - cell.G[ok] @ cell.center) / norms[ok]
+        cell.radius = float(max(np.min(d), 0.0)) if d.size else 0.0
+    return cell.radius
+
+
+def split_nd_vertices(V: list, T: list, vals: list, r: int):
+    """Exact vertices (and complete tight sets) of both sides of a hyperplane cutting a polytope.
+
+    ``V`` are the vertices, ``T`` their complete sets of tight rows, ``vals`` the exact values of the
+    cutting affine function at them (some > 0, some < 0) and ``r`` the index the new row gets.  New
+    vertices lie on the edges ``[u, v]`` crossing the plane; ``u, v`` are adjacent iff no other
+    vertex is tight on all rows tight at both (combinatorial test, exact with complete tight sets).
+    A constraint tight at a point inside an edge is tight on the whole edge, so the new tight sets
+    ``T(u) & T(v) | {r}`` are complete again."""
+    n = len(V[0])
+    pos, neg = [], []
+    for v, t, x in zip(V, T, vals):
+        if x >= 0:
+            pos.append((v, t | {r} if x == 0 else t))
+        if x <= 0:
+            neg.append((v, t | {r} if x == 0 else t))
+    P = [i for i, x in enumerate(vals) if x > 0]
+    N = [i for i, x in enumerate(vals) if x < 0]
+    new = []
+    for i in P:
+        Ti = T[i]
+        for j in N:
+            common = Ti & T[j]
+            if len(common) < n - 1:
+                continue
+            if any(k != i and k != j and common <= T[k] for k in range(len(V))):
+                continue
+            t = vals[i] / (vals[i] - vals[j])
+            w = tuple(p + t * (q - p) for p, q in zip(V[i], V[j]))
+            new.append((w, common | {r}))
+    return pos + new, neg + new
+
+
+def _float_side(cell: Cell, a, beta, fl=None):
+    """Signs of ``a.x + beta`` at the vertices: +1 / -1 where a float evaluation with a rigorous
+    error bound decides, 0 where it does not (decided exactly by the caller).  ``fl``: float
+    ``(a, beta)``."""
+    if cell.vf is None:
+        cell.vf = np.array([[float(t) for t in v] for v in cell.vertices])
+    if fl is None:
+        af, bf = np.array([float(t) for t in a]), float(beta)
+    else:
+        af, bf = fl
+    vals = cell.vf @ af + bf
+    err = _err_bound(cell, np.abs(af)[None, :], np.array([abs(bf)]))[:, 0]
+    return np.where(vals > err, 1, np.where(vals < -err, -1, 0))
+
+
+def _err_bound(cell: Cell, absA, absb) -> np.ndarray:
+    """Per vertex and row: a bound on ``|fl(A v + b) - (A v + b)|`` for float copies of exact
+    ``A, b, v`` (``absA``: rows of ``|fl(A)|``).  Relative part: ``(n + 4) u (sum |a_i v_i| + |b|)``
+    with ``u = 2^-53`` (conversions, products, any summation order) is below ``2^-40`` of it up to
+    ``n ~ 8000``; absolute part: conversions to subnormals or 0 lose up to ``2^-1074`` per number,
+    times the other factor (``|a_i| + |v_i| + 1`` covers it), and products may underflow."""
+    av = np.abs(cell.vf)
+    rel = (av @ absA.T + absb[None, :]) * 2.0 ** -40
+    absolute = (absA.sum(axis=1)[None, :] + av.sum(axis=1)[:, None] + 1.0) * 2.0 ** -1000
+    return rel + absolute
+
+
+def _bulk_sides(cell: Cell, Zf) -> np.ndarray:
+    """Per unit of a layer (float rows ``Zf = (A, b)``): +1 / -1 when the pre-activation is provably
+    > 0 / < 0 at every vertex of the cell (the error bound of :func:`_float_side`), else 0."""
+    if cell.vf is None:
+        cell.vf = np.array([[float(t) for t in v] for v in cell.vertices])
+    A, b = Zf
+    vals = cell.vf @ A.T + b[None, :]
+    err = _err_bound(cell, np.abs(A), np.abs(b))
+    pos = np.all(vals > err, axis=0)
+    neg = np.all(vals < -err, axis=0)
+    return np.where(pos, 1, np.where(neg, -1, 0))
+
+
+def _split_nd(cell: Cell, a, beta, fl=None):
+    sg = _float_side(cell, a, beta, fl)
+    if np.all(sg > 0):
+        return [(cell, 1, Fraction(0))]
+    if np.all(sg < 0):
+        return [(cell, 0, Fraction(0))]
+    vals = [None] * len(sg)
+    for i in np.flatnonzero(sg == 0):
+        v = dot_exact(a, cell.vertices[i]) + beta
+        vals[i] = v
+        sg[i] = 1 if v > 0 else -1 if v < 0 else 0
+    if np.all(sg >= 0):
+        return [(cell, 1, Fraction(0))]
+    if np.all(sg <= 0):
+        return [(cell, 0, Fraction(0))]
+    vals = [v if v is not None else dot_exact(a, x) + beta for v, x in zip(vals, cell.vertices)]
+    r = len(cell.rows)
+    pos, neg = split_nd_vertices(cell.vertices, cell.tight, vals, r)
+    return [(_nd_cell(cell, [v for v, _ in pos], [t for _, t in pos], [-v for v in a], beta), 1, Fraction(0)),
+            (_nd_cell(cell, [v for v, _ in neg], [t for _, t in neg], list(a), -beta), 0, Fraction(0))]
+
+
+def side_vertices(cell: Cell, a, beta, sign: int) -> list:
+    """Exact vertices of ``{x in cell : sign (a.x + beta) >= 0}`` for a cell with vertices."""
+    vals = [sign * (dot_exact(a, v) + beta) for v in cell.vertices]
+    if cell.tight is None:
+        return clip_vertices(cell.vertices, vals, 1)
+    if all(v >= 0 for v in vals):
+        return list(cell.vertices)
+    if all(v < 0 for v in vals):
+        return []
+    if all(v <= 0 for v in vals):
+        return [v for v, x in zip(cell.vertices, vals) if x == 0]
+    pos, _ = split_nd_vertices(cell.vertices, cell.tight, vals, len(cell.rows))
+    return [v for v, _ in pos]
+
+
+def _split(ctx: _Ctx, cell: Cell, a, beta, fl=None) -> list[tuple[Cell, int, Fraction]]:
     """Split ``cell`` by the unit with pre-activation ``a.x + beta``: [(subcell, active, extra)].
 
     With ``ctx.absorb`` a sliver side is not kept as a cell: the unit takes the fat side's phase
@@ -252,7 +411,9 @@ def _split(ctx: _Ctx, cell: Cell, a, beta) -> list[tuple[Cell, int, Fraction]]:
     if all(v == 0 for v in a):
         return [(cell, 1 if beta > 0 else 0, Fraction(0))]
     if cell.vertices is not None:
-        return _split_vertices(cell, a, beta)
+        if cell.tight is not None:
+            return _split_nd(cell, a, beta, fl)
+        return _split_vertices(cell, a, beta, fl)
     lo_v, hi_v = ctx.interval(a, beta, cell.bbox)
     if lo_v < 0 < hi_v and cell.bbox is None:
         ctx.tighten(cell)
@@ -319,56 +480,125 @@ def _with_row(side_cell: Cell, parent: Cell) -> Cell:
                 side_cell.certified, list(parent.patterns), list(parent.maps), list(parent.errors))
 
 
-def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int) -> list[Cell]:
+def _sparse_rows(W) -> list:
+    """Per row of an exact (object) matrix: the nonzero ``(column, value)`` pairs."""
+    return [[(j, v) for j, v in enumerate(row) if v != 0] for row in W]
+
+
+def _layer_map(Wnz, b, M, m, bits, n):
+    """Exact ``Z = W D M``, ``z0 = W D m + b`` with ``D = diag(bits)`` (None: identity), using the
+    nonzeros of W and skipping inactive units (object arithmetic only where it matters)."""
+    Z = np.empty((len(Wnz), n), dtype=object)
+    z0 = np.empty(len(Wnz), dtype=object)
+    zero = Fraction(0)
+    for i, row in enumerate(Wnz):
+        acc = [zero] * n
+        c = b[i]
+        for j, w in row:
+            if bits is not None and not bits[j]:
+                continue
+            Mj = M[j]
+            for k in range(n):
+                v = Mj[k]
+                if v:
+                    acc[k] += w * v
+            if m[j]:
+                c += w * m[j]
+        Z[i] = acc
+        z0[i] = c
+    return Z, z0
+
+
+def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int, *, want_map: bool = True) -> list[Cell]:
     layers = frac_layers(net)
-    # state per cell: (M, m, err, pats): hidden vector = M x + m + e with |e| <= err (exact)
+    # state per cell: (pats, err): hidden vector = D (M x + m) + e with |e| <= err (exact), where
+    # (M, m, D) depend on the activation pattern so far only: computed once per distinct pattern
     eye = np.empty((n, n), dtype=object)
     for i in range(n):
         for j in range(n):
             eye[i, j] = Fraction(1 if i == j else 0)
     zero = np.array([Fraction(0)] * n, dtype=object)
-    work = [(c, eye, zero, zero, []) for c in cells]
+    work = [(c, (), None) for c in cells]
+    maps = {(): (eye, zero)}
     last = len(layers) - 1
     for li, (W, b) in enumerate(layers):
         absW = np.abs(W)
+        Wnz = _sparse_rows(W)
         nxt = []
-        for cell, M, m, err, pats in work:
-            Z = W.dot(M) if M.size else np.zeros((W.shape[0], n), dtype=object)
-            z0 = W.dot(m) + b
-            zerr = absW.dot(err)
+        zmaps = {}
+        for cell, pats, err in work:
+            zerr = absW.dot(err) if err is not None else None
             if li == last:
                 cell.patterns.append(tuple(pats))
-                cell.maps.append((Z, z0))
-                cell.errors.append(zerr)
+                if want_map:
+                    zm = zmaps.get(pats)
+                    if zm is None:
+                        M, m = maps[pats]
+                        zm = zmaps[pats] = _layer_map(Wnz, b, M, m, pats[-1] if pats else None, n)
+                    cell.maps.append(zm)
+                else:
+                    cell.maps.append(None)
+                cell.errors.append(zerr if zerr is not None else np.array([Fraction(0)] * W.shape[0], dtype=object))
                 nxt.append(cell)
                 continue
+            zm = zmaps.get(pats)
+            if zm is None:
+                M, m = maps[pats]
+                zm = zmaps[pats] = _layer_map(Wnz, b, M, m, pats[-1] if pats else None, n)
+            Z, z0 = zm
+            fkey = ("f",) + pats
+            Zf = zmaps.get(fkey)
+            if Zf is None:
+                Zf = zmaps[fkey] = (np.array([[float(t) for t in r] for r in Z]).reshape(Z.shape),
+                                    np.array([float(t) for t in z0]))
             branch = [(cell, [], [])]
+            decided = _bulk_sides(cell, Zf) if cell.vertices is not None else None
             for j in range(W.shape[0]):
+                if decided is not None and decided[j]:
+                    # the unit's plane misses the whole cell (float test with an error bound):
+                    # no split in any part of it
+                    act = 1 if decided[j] > 0 else 0
+                    branch = [(sub, bits + [act], extra + [Fraction(0)]) for sub, bits, extra in branch]
+                    continue
                 a = list(Z[j])
                 beta = z0[j]
+                fl = (Zf[0][j], float(Zf[1][j]))
                 nb = []
                 for sub, bits, extra in branch:
-                    for piece, act, ex in _split(ctx, sub, a, beta):
+                    for piece, act, ex in _split(ctx, sub, a, beta, fl):
                         nb.append((piece, bits + [act], extra + [ex]))
                 branch = nb
                 if ctx.max_cells is not None and len(branch) + len(nxt) > ctx.max_cells:
                     raise RegionLimitError(f"more than max_regions={ctx.max_cells} regions")
             for sub, bits, extra in branch:
-                D = np.array([Fraction(v) for v in bits], dtype=object)
-                e2 = zerr + np.array(extra, dtype=object)
-                nxt.append((sub, Z * D[:, None], z0 * D, e2, pats + [tuple(bits)]))
+                key = pats + (tuple(bits),)
+                if zerr is None and not any(extra):
+                    e2 = None
+                else:
+                    base = zerr if zerr is not None else np.array([Fraction(0)] * W.shape[0], dtype=object)
+                    e2 = base + np.array(extra, dtype=object)
+                nxt.append((sub, key, e2))
         work = nxt
+        maps = {}
+        for _, key, _ in work if li < last else []:
+            if key not in maps:
+                maps[key] = zmaps[key[:-1]]
     return work
 
 
 def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
                     max_cells: int | None = None, absorb_slivers: bool = False,
-                    exact_vertices: bool = True) -> tuple[list[Cell], dict]:
+                    exact_vertices: bool = True, maps_for: Sequence[int] | None = None) -> tuple[list[Cell], dict]:
     """Common refinement of the linear regions of several networks (same inputs) on ``box``.
 
     ``absorb_slivers``: do not keep sub-tolerance slivers as cells; instead carry a certified
     bound ``cell.errors[k]`` on ``|net_k(x) - map_k(x)|`` over the cell (used for eps checks).
-    ``exact_vertices`` (d <= 2): cells are exact polygons/intervals split at their vertices.
+    ``exact_vertices``: cells carry their exact vertices and every split is decided at them in
+    rational arithmetic (d <= 2: polygons/intervals; d >= 3: vertices with their tight rows, split
+    along the crossing edges), with no LP and no tolerance; in d >= 3 a cell with more than
+    ``MAX_VERTICES`` vertices continues with LP-checked splits.
+    ``maps_for``: indices of the networks whose output maps are needed (default all; the others
+    only split the cells and get ``None`` in ``cell.maps``).
     """
     if not nets:
         raise ShapeError("need at least one network")
@@ -395,9 +625,20 @@ def enumerate_cells(nets: Sequence[Network], box: Box, *, tol: float = 1e-9,
         root.vertices = ([(lo[0],), (hi[0],)] if n == 1 else
                          [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])])
         root.certified = True
+    elif exact_vertices and 2 ** n <= MAX_VERTICES:
+        from itertools import product
+
+        lo = [Fraction(float(v)) for v in box.lo]
+        hi = [Fraction(float(v)) for v in box.hi]
+        V, T = [], []
+        for bits in product((0, 1), repeat=n):
+            V.append(tuple(hi[k] if b else lo[k] for k, b in enumerate(bits)))
+            T.append(frozenset(2 * k if b else 2 * k + 1 for k, b in enumerate(bits)))   # rows: x_k <= hi, -x_k <= -lo
+        root.vertices, root.tight = V, T
+        root.certified = True
     cells = [root]
-    for net in nets:
-        cells = _refine_network(ctx, cells, net, n)
+    for i, net in enumerate(nets):
+        cells = _refine_network(ctx, cells, net, n, want_map=maps_for is None or i in maps_for)
     return cells, {"lps": ctx.lps, "cells": len(cells), "uncertified": sum(not c.certified for c in cells)}
 
 
@@ -418,6 +659,7 @@ def linear_regions(net: Network, box: Box, *, tol: float = 1e-9, max_regions: in
         else:
             point = tuple(Fraction(float(v)) for v in c.center) if c.center is not None else ()
         out.append(Region(pattern=c.patterns[0], A=A, c=cc, H=np.array(c.rows, dtype=object),
-                          h=np.array(c.rhs, dtype=object), point=point, radius=float(c.radius),
-                          certified=bool(c.certified)))
+                          h=np.array(c.rhs, dtype=object), point=point, radius=float(cell_radius(c)),
+                          certified=bool(c.certified),
+                          vertices=None if c.vertices is None else tuple(tuple(v) for v in c.vertices)))
     return out
