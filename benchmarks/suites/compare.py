@@ -580,6 +580,10 @@ def compare_summary(records: list, data: dict | None = None) -> list:
     return compare_headline(recs, data) + _instance_table(recs)
 
 
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _wrong_lines(recs) -> list:
     wrong = [r for r in recs if r.get("wrong")]
     spurious = [r for r in recs if r.get("verdict") == "NOT_EQUIVALENT" and r.get("cex_genuine") is False]
@@ -590,15 +594,15 @@ def _wrong_lines(recs) -> list:
                   "| tool | instance | said | known answer | why known | detail |", "|---|---|---|---|---|---|"]
         for r in wrong:
             lines.append(f"| **{r['tool']}** | {r['instance']} | **{r['verdict']}** | {r['truth']} | "
-                         f"{r.get('why_known', '')} | {str(r.get('detail', '')).replace('|', '/')} |")
+                         f"{_cell(r.get('why_known', ''))} | {_cell(r.get('detail', ''))} |")
         lines.append("")
     else:
         lines += ["**Wrong answers: none** (no tool gave a verdict contradicting a known answer).", ""]
     if spurious:
         lines += [f"**Counterexamples that fail the exact re-evaluation: {len(spurious)}** ("
                   + "; ".join(f"{r['tool']} on {r['instance']}: exact |f - g| = "
-                              + ("n/a" if r.get("cex_value") is None else f"{r['cex_value']:.9g}")
-                              + f" <= eps = {r['eps']:.9g}" for r in spurious)
+                              + ("n/a" if r.get("cex_value") is None else f"{r['cex_value']:.15g}")
+                              + f" <= eps = {r['eps']:.15g}" for r in spurious)
                   + ").  Each is a NOT_EQUIVALENT whose evidence is not a counterexample: a wrong answer when the "
                   "known answer is EQUIVALENT, and on a NOT_EQUIVALENT instance a right verdict without a valid "
                   "witness (column 'spurious cex').", ""]
@@ -624,16 +628,18 @@ def _tool_table(recs) -> list:
               f"instances count at the limit in the totals; the median is over decided instances.  "
               "'ratio' is the tool's time divided by relucert's on the instances both decide correctly "
               "(> 1: relucert faster).", "",
-              "| tool | instances | decided | correct | WRONG | spurious cex | undecided | median (s) | total (s) | ratio to relucert: median [min, max] (n) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| tool | instances | decided | correct | WRONG | spurious cex | undecided | correct where relucert is undecided | median (s) | total (s) | ratio to relucert: median [min, max] (n) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tools:
         rs = [r for r in recs if r["tool"] == t]
         if all(r["verdict"] == "NOT_INSTALLED" for r in rs):
-            lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | not installed | - | - | - | - | - | - | - |")
+            lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | not installed | - | - | - | - | - | - | - | - |")
             continue
         dec = [r for r in rs if r["verdict"] in DECIDED]
         ok = [r for r in dec if not r.get("wrong")]
         spur = sum(r["verdict"] == "NOT_EQUIVALENT" and r.get("cex_genuine") is False for r in rs)
+        beyond = [r["instance"] for r in ok if rel.get(r["instance"]) is not None
+                  and rel[r["instance"]]["verdict"] not in DECIDED]
         tot = sum((r["time_s"] if r["verdict"] in DECIDED else max(r["time_s"], r.get("time_limit_s", limit)))
                   for r in rs)
         med = statistics.median([r["time_s"] for r in dec]) if dec else float("nan")
@@ -647,6 +653,7 @@ def _tool_table(recs) -> list:
         lines.append(f"| {TOOL_LABEL.get(t, t)} | {len(rs)} | {len(dec)} | {len(ok)} | "
                      f"{'**' + str(len(dec) - len(ok)) + '**' if len(dec) > len(ok) else 0} | "
                      f"{'**' + str(spur) + '**' if spur else 0} | {len(rs) - len(dec)} | "
+                     f"{'-' if t == 'relucert' else (str(len(beyond)) + (' (' + ', '.join(beyond) + ')' if beyond else ''))} | "
                      f"{_fmt_t(med)} | {tot:.1f} | {rtxt} |")
     return lines + [""]
 
