@@ -112,11 +112,11 @@ def _child(tmp_path, monkeypatch, body):
 def test_a_query_process_that_spins_is_ended_at_the_cpu_limit(tmp_path, monkeypatch):
     _child(tmp_path, monkeypatch, "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n")
     monkeypatch.setattr(C, "MARABOU_CPU_GRACE_S", 0.0)
-    monkeypatch.setattr(C, "MARABOU_WALL_GRACE_S", 10.0)
+    monkeypatch.setattr(C, "MARABOU_WALL_GRACE_S", 30.0)      # far off: on a loaded machine too
     t0 = time.perf_counter()
     got = C._marabou_solve({}, 1.0)
     assert got["code"] == "TIMEOUT (killed at the CPU limit 1 s)", got
-    assert time.perf_counter() - t0 < 8 and got["child_cpu_s"] >= 0.9
+    assert time.perf_counter() - t0 < 30 and got["child_cpu_s"] >= 0.9
 
 
 def test_a_query_process_that_sleeps_is_killed_at_the_wall_clock_limit(tmp_path, monkeypatch):
@@ -142,7 +142,7 @@ def test_marabou_on_a_query_it_loops_on_is_ended_and_unknown(monkeypatch):
     inst = _shared_neurons_pair()
     t0 = time.perf_counter()
     rec = C.run_tool("marabou", inst, 1.1)
-    assert time.perf_counter() - t0 < 3.5
+    assert time.perf_counter() - t0 < 6       # the wall-clock kill is at 3 s, loaded machine or not
     assert rec["verdict"] in ("UNKNOWN", "EQUIVALENT") and not rec["wrong"], rec
     if rec["verdict"] == "UNKNOWN":
         assert "TIMEOUT" in rec["detail"]
