@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import relucert
-from relucert import Box, DecisionEquivalence, EpsEquivalence, Network, Top1Equivalence
+from relucert import Box, DecisionEquivalence, EpsEquivalence, Network, Top1Equivalence, Verdict, verify
 from relucert.cli import main
 from relucert.examples import example_pairs, permute_hidden, prune_smallest, small_regressor, tent, xor_classifier
 
@@ -105,3 +105,41 @@ def test_identical_nets_do_not_prove_a_decision_claim_with_zero_margin():
         res = relucert.verify(f, f, Box([-1.0], [1.0]), DecisionEquivalence(gamma=0.0), method=method)
         assert str(res.verdict) == "NOT_EQUIVALENT", method
         assert f.eval_exact(res.counterexample.x) == [Fraction(0)]
+
+
+def _vardi_narrow_pair():
+    from relucert import transforms
+    from relucert.examples import small_regressor
+
+    net = small_regressor((2, 8, 1), seed=8)
+    box = Box.cube(2, -1.0, 1.0)
+    new, claim = transforms.apply("vardi-narrow", net, box)
+    return (claim.reference if claim.reference is not None else net), new, box
+
+
+@pytest.mark.parametrize("eps, last", [(1e-3, "milp-highs"), (1e-6, "regions")])
+def test_auto_portfolio_settles_an_exact_rewrite_bab_alone_cannot(eps, last):
+    """A deep narrow rewrite of a shallow net (different shapes, so no differential bounds):
+    BaB with separate bounds stalls (the compare suite saw it stop at 1.4e-3 after 20 s); auto
+    hands the rest of the time to the MILP and, below the MILP's safety margin, to the exact
+    region comparison."""
+    f, g, box = _vardi_narrow_pair()
+    assert f.sizes != g.sizes
+    res = verify(f, g, box, EpsEquivalence(eps), time_limit=4)
+    assert res.verdict is Verdict.EQUIVALENT
+    assert res.method == f"auto:{last}"
+    phases = [p["method"] for p in res.stats["portfolio"]]
+    assert phases[0] == "bab-crown-stacked" and phases[-1].startswith(last.split("-")[0])
+    assert 0.0 <= res.upper <= eps
+
+
+def test_auto_portfolio_on_a_shifted_rewrite_proves_and_refutes():
+    f, g, box = _vardi_narrow_pair()
+    biases = [np.array(b, dtype=float) for b in g.biases]
+    biases[-1][0] += 0.25                          # |f - g2| = 1/4 everywhere (up to float rounding)
+    g2 = Network.from_weights(g.weights, biases)
+    res = verify(f, g2, box, EpsEquivalence(0.3), time_limit=4)
+    assert res.verdict is Verdict.EQUIVALENT and res.upper <= 0.3
+    res = verify(f, g2, box, EpsEquivalence(0.2), time_limit=4)
+    assert res.verdict is Verdict.NOT_EQUIVALENT
+    assert res.counterexample.value > Fraction(1, 5)

@@ -123,7 +123,8 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     ``method``: ``"auto"`` (identical nets, and nets that are exact structural rewrites of each
     other, are settled at once without a solver; eps = 0 is decided exactly, by linear regions in
     one or two dimensions and by z3 otherwise; low input dimension goes to input-splitting branch
-    and bound; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3, exact), ``"regions"``
+    and bound, which for a pair of different shapes is a portfolio: BaB for a quarter of the time
+    limit, then MILP, then in 1D/2D the exact region comparison; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3, exact), ``"regions"``
     (exact comparison region by region, input dimension <= 2 or so) or ``"bounds"`` (one bound
     pass, no search).  Top-1, decision and excluded-set specs
     always go to a solver (``"milp"`` unless ``"smt"`` is asked for).
@@ -158,9 +159,8 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
             return res
         if isinstance(spec, EpsEquivalence) and spec.eps == 0:
             # float-sound bounds can never close a zero threshold: decide it exactly
-            low_dim = (f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)) \
-                and bool(np.all(box.hi > box.lo))  # region cells need a full-dimensional box
-            method = "regions" if low_dim else "smt"
+            # region cells need a full-dimensional box
+            method = "regions" if _regions_feasible(f, g, box) else "smt"
     if method == "regions":
         from ..regions import compare_exact
 
@@ -170,6 +170,9 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
     if isinstance(spec, (Top1Equivalence, DecisionEquivalence)) or (isinstance(spec, EpsEquivalence) and spec.excluded):
         if method in ("auto", "bab", "bounds"):
             method = "milp"
+    if method == "auto" and isinstance(spec, EpsEquivalence) and f.n_inputs <= 8 and f.sizes != g.sizes:
+        return _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+                              solver=solver, tighten=tighten)
     if method == "auto":
         method = "bab" if f.n_inputs <= 8 else "milp"
     if method in ("milp", "smt"):
@@ -182,6 +185,82 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
                              bounds_only=(method == "bounds"))
     return _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
                     bounds_only=(method == "bounds"))
+
+
+#: share of the time limit the portfolio gives input-splitting BaB before the MILP (and the BaB
+#: budget in seconds when there is no time limit)
+PORTFOLIO_BAB_SHARE = 0.25
+PORTFOLIO_BAB_S = 10.0
+
+
+def _regions_feasible(f, g, box) -> bool:
+    return (f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)) and bool(np.all(box.hi > box.lo))
+
+
+def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, solver, tighten):
+    """``method="auto"`` for an eps claim on a pair of *different* shapes (a rewrite: deeper,
+    narrower, wider).  The differential bounds need matching shapes, and bounding f and g
+    separately cannot see their differences cancel, so input-splitting BaB often stalls on exact
+    rewrites that a MILP settles at once.  Run BaB for a share of the time, then the MILP with
+    what is left, then, in one or two dimensions, the exact region comparison (which settles an
+    eps below the MILP's safety margin).  The reported bracket is the tightest of all phases; the
+    verdict is that of the first phase that decides."""
+    from .solve import verify_with_solver
+
+    phases: list[dict] = []
+    lower, upper, best, witness = 0.0, float("inf"), None, None
+
+    def left():
+        return None if time_limit is None else time_limit - (time.perf_counter() - t0)
+
+    def record(res, name):
+        nonlocal lower, upper, best, witness
+        res.lower, res.upper = res.lower + 0.0, res.upper + 0.0      # no signed zeros in reports
+        phases.append({"method": res.method, "verdict": res.verdict.value, "lower": res.lower, "upper": res.upper,
+                       "stop": str(res.stop_reason), "time_s": round(time.perf_counter() - t0, 3)})
+        if res.lower > lower or witness is None:
+            lower, witness = max(lower, res.lower), (res.witness_x if res.lower >= lower else witness)
+        if res.upper < upper:
+            upper, best = res.upper, res
+        if res.verdict is not Verdict.UNKNOWN:
+            res.stats["portfolio"] = phases
+            res.method = f"auto:{name}"
+            return res
+        return None
+
+    bab_t = PORTFOLIO_BAB_S if time_limit is None else PORTFOLIO_BAB_SHARE * time_limit
+    res = _eps_bab(f, g, box, spec, outputs, bab_t, node_limit, progress, seed, batch, t0, bounds_only=False)
+    last = res
+    done = record(res, res.method)
+    if done is not None:
+        return done
+    rest = left()
+    if rest is None or rest > 0.05:
+        res = verify_with_solver(f, g, box, spec, method="milp", time_limit=rest, solver=solver,
+                                 progress=progress, t0=t0, tighten=bool(tighten), seed=seed)
+        last = res
+        done = record(res, res.method)
+        if done is not None:
+            return done
+    rest = left()
+    if _regions_feasible(f, g, box) and (rest is None or rest > 0.05):
+        from ..regions import compare_exact
+
+        res = compare_exact(f, g, box, spec)
+        last = res
+        done = record(res, "regions")
+        if done is not None:
+            return done
+    out = best if best is not None else last
+    out.lower, out.upper, out.witness_x = lower, max(upper, lower), witness
+    out.method = "auto:" + "+".join(p["method"] for p in phases)
+    out.reason = "; ".join(f"{p['method']}: {p['stop'].replace('_', ' ')}" for p in phases) + \
+        (f" ({out.reason})" if out.reason else "")
+    out.stats["portfolio"] = phases
+    out.stats["time_s"] = time.perf_counter() - t0
+    if time_limit is not None and left() <= 0:
+        out.stop_reason = StopReason.TIME_LIMIT
+    return out
 
 
 def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, bounds_only):
