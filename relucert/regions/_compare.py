@@ -19,10 +19,10 @@ import numpy as np
 from ..box import Box
 from ..errors import SpecError
 from ..network import Network
-from ..verify.result import Counterexample, StopReason, Verdict, VerificationResult
+from ..verify.result import Counterexample, StopReason, Verdict, VerificationResult, float_down, float_up
 from ..verify.spec import DecisionEquivalence, EpsEquivalence, Polytope
-from ._enum import enumerate_cells
-from ._exactlp import certified_min
+from ._enum import _err_bound, _plane_ints, _plane_num, _vints, cell_radius, enumerate_cells
+from ._exactlp import certified_min, dot_exact
 from ._oned import activation_intervals_1d
 
 __all__ = ["compare_exact", "allowed_intervals_1d"]
@@ -69,7 +69,8 @@ def allowed_intervals_1d(lo: Fraction, hi: Fraction, excluded: Sequence[Polytope
 def _result(verdict, spec, lower, upper, stop, t0, f, g, box, *, reason="", ce=None, stats=None, soundness=None):
     st = {"time_s": time.perf_counter() - t0}
     st.update(stats or {})
-    return VerificationResult(verdict=verdict, spec=spec, lower=float(lower), upper=float(upper),
+    # the bracket rounded outwards (lower, upper are exact Fractions or floats)
+    return VerificationResult(verdict=verdict, spec=spec, lower=float_down(lower), upper=float_up(upper),
                               method="regions-exact", stop_reason=stop, reason=reason, soundness=soundness,
                               counterexample=ce, witness_x=None if ce is None else ce.x, stats=st,
                               f_digest=f.digest, g_digest=g.digest, box=box)
@@ -89,9 +90,11 @@ def _eps_1d(f: Network, g: Network, box: Box, spec: EpsEquivalence, outputs, t0)
     pts = sorted(p for p in pts if any(a <= p <= b for a, b in allowed))
     eps = Fraction(spec.eps)
     worst, wx = Fraction(-1), None
+    dist = []
     for p in pts:
         fy, gy = f.eval_exact([p]), g.eval_exact([p])
         d = max(abs(fy[k] - gy[k]) for k in outputs)
+        dist.append(d)
         if d > worst:
             worst, wx = d, p
     stats = {"points": len(pts)}
@@ -100,7 +103,7 @@ def _eps_1d(f: Network, g: Network, box: Box, spec: EpsEquivalence, outputs, t0)
                        soundness="exact")
     # the sup is attained at a rational point; report a float64 point that violates exactly
     best = None
-    cands = [wx] + sorted(pts, key=lambda p: -max(abs(a - b) for a, b in zip(f.eval_exact([p]), g.eval_exact([p]))))[:8]
+    cands = [wx] + [p for _, p in sorted(zip(dist, pts), key=lambda t: -t[0])[:8]]
     for c in cands:
         for xf in _float_candidates(c):
             xq = Fraction(xf)
@@ -127,7 +130,7 @@ def _cell_points(cell, n):
         return []
     c = np.asarray(cell.center, dtype=np.float64)
     out = [c]
-    r = max(cell.radius, 0.0) / 2
+    r = max(cell_radius(cell), 0.0) / 2
     for k in range(n):
         for s in (1, -1):
             e = c.copy()
@@ -178,11 +181,10 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
                         cand.append(np.clip(xlp, box.lo, box.hi))
                     if m is None:
                         uncertain += 1
+                        bound = math.inf     # this side is not bounded: the cell's sup is open
                         continue
                     val = -m + sgn * dc + slack
                     bound = val if bound is None else max(bound, val)
-                if bound is None:
-                    bound = Fraction(10**30)
                 upper = max(upper, bound)
                 cand += _cell_points(cell, n)
             if bound is not None and bound > eps:
@@ -199,7 +201,8 @@ def _eps_nd(f, g, box, spec, outputs, t0, *, max_cells):
             break
     stats = dict(st)
     if best is not None:
-        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, max(upper, best.value), StopReason.REFUTED, t0,
+        # stopped at the first refuted cell: the sup over the rest is not known
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, math.inf, StopReason.REFUTED, t0,
                        f, g, box, ce=best, stats=stats)
     if upper <= eps and not uncertain:
         return _result(Verdict.EQUIVALENT, spec, 0.0, upper, StopReason.PROVED, t0, f, g, box, stats=stats,
@@ -312,6 +315,28 @@ def _aux_network(excluded, n):
     return Network([(W, b), (np.zeros((1, len(units))), np.zeros(1))]), where
 
 
+def _outside_interiors(cell, polys_f, polys_q) -> list[bool]:
+    """Per vertex of ``cell``: True when it lies in none of the polytopes' interiors (exact; a
+    float evaluation with a rigorous error bound decides the clear rows, rationals the rest)."""
+    keep = [True] * len(cell.vertices)
+    if not polys_f:
+        return keep
+    if cell.vf is None:
+        cell.vf = np.array([[float(t) for t in v] for v in cell.vertices])
+    for (A, b), rows in zip(polys_f, polys_q):
+        vals = cell.vf @ A.T - b[None, :]
+        err = _err_bound(cell, np.abs(A), np.abs(b))
+        below = vals < -err              # row strictly satisfied, surely
+        out = (vals > err).any(axis=1)   # some row violated, surely: not in the interior
+        inside = below.all(axis=1)       # every row strictly satisfied, surely
+        for i in np.flatnonzero(inside):
+            keep[i] = False
+        for i in np.flatnonzero(~out & ~inside):
+            if keep[i] and all(below[i, r] or dot_exact(a, cell.vertices[i]) < bb for r, (a, bb) in enumerate(rows)):
+                keep[i] = False          # strictly inside this polytope (exact)
+    return keep
+
+
 def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
     """``sup |f - g|`` over the box minus the interiors of the excluded polytopes, exactly (any d).
 
@@ -324,10 +349,12 @@ def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
     n = f.n_inputs
     excl = list(spec.excluded)
     aux, where = _aux_network(excl, n)
-    cells, st = enumerate_cells([f, g, aux], box, max_cells=max_cells, absorb_slivers=False)
+    cells, st = enumerate_cells([f, g, aux], box, max_cells=max_cells, absorb_slivers=False, maps_for=(0, 1))
     xabs = [max(abs(Fraction(float(l))), abs(Fraction(float(h)))) for l, h in zip(box.lo, box.hi)]
     eps = Fraction(spec.eps)
     rowsq = [[([Fraction(float(v)) for v in a], Fraction(float(b))) for a, b in zip(P.A, P.b)] for P in excl]
+    rowsf = [(np.asarray(P.A, dtype=np.float64).reshape(-1, n), np.asarray(P.b, dtype=np.float64).reshape(-1))
+             for P in excl]
     upper = Fraction(0)
     best = None
     uncertain = 0
@@ -383,6 +410,38 @@ def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
             inside = all(bits[u] == (0 if flip else 1) for u, flip in rows)
             if inside:
                 containing.append(pi)
+        if cell.vertices is not None:
+            # exact: the part of the cell outside every interior is a union of its faces, so the
+            # sup of the affine difference there is attained at a vertex outside every interior
+            # (a polytope not containing the cell has a facet the whole cell lies beyond)
+            keep = _outside_interiors(cell, [rowsf[pi] for pi in containing], [rowsq[pi] for pi in containing])
+            pts = [v for v, ok in zip(cell.vertices, keep) if ok]
+            VI = [vi for vi, ok in zip(_vints(cell), keep) if ok]
+            for k in outputs:
+                da = [a - b for a, b in zip(Af[k], Ag[k])]
+                dc = cf[k] - cg[k]
+                A, B, L = _plane_ints(da, dc)
+                vals = [Fraction(abs(_plane_num((A, B, L), vi)), L * vi[1]) for vi in VI]
+                if not vals:
+                    continue
+                upper = max(upper, max(vals))
+                if max(vals) > eps and best is None:
+                    for v, val in sorted(zip(pts, vals), key=lambda p: -p[1])[:4]:
+                        for cand in [v] + [tuple((a + b) / 2 for a, b in zip(v, w)) for w in pts]:
+                            xs = [Fraction(float(t)) for t in cand]
+                            if not box.contains(xs) or any(P.interior_contains_exact(xs) for P in excl):
+                                continue
+                            fy, gy = f.eval_exact(xs), g.eval_exact(xs)
+                            dd = max(abs(fy[j] - gy[j]) for j in outputs)
+                            if dd > eps:
+                                best = Counterexample(x=xs, f=fy, g=gy, value=dd,
+                                                      detail=f"|f - g| = {float(dd):.6g} > eps = {float(eps):g}")
+                                break
+                        if best is not None:
+                            break
+            if best is not None:
+                break
+            continue
         for k in outputs:
             da = [a - b for a, b in zip(Af[k], Ag[k])]
             dc = cf[k] - cg[k]
@@ -398,6 +457,7 @@ def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
                     cand += _cell_points(cell, n)
             if bound is None:
                 uncertain += 1
+                upper = math.inf     # not bounded on this cell
                 continue
             upper = max(upper, bound)
             if bound > eps:
@@ -415,7 +475,8 @@ def _eps_nd_excluded(f, g, box, spec, outputs, t0, *, max_cells):
     stats = dict(st)
     stats["faces"] = faces
     if best is not None:
-        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, max(upper, best.value), StopReason.REFUTED, t0,
+        # stopped at the first refuted cell: the sup over the rest is not known
+        return _result(Verdict.NOT_EQUIVALENT, spec, best.value, math.inf, StopReason.REFUTED, t0,
                        f, g, box, ce=best, stats=stats)
     if upper <= eps and not uncertain:
         return _result(Verdict.EQUIVALENT, spec, 0.0, upper, StopReason.PROVED, t0, f, g, box, stats=stats,
@@ -441,14 +502,13 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
         # with absorbed slivers the nets are within Ef, Eg of the maps: widen the conditions
         hi_t, lo_t = hi_t0 - Ef, lo_t0 + Ef
         if cell.vertices is not None:
-            from ._enum import clip_vertices
+            from ._enum import side_vertices
 
             for side in ("pos", "neg"):
-                fv = [sum((x * y for x, y in zip(af, v)), Fraction(0)) + bf for v in cell.vertices]
                 if side == "pos":
-                    V = clip_vertices(cell.vertices, [x - hi_t0 for x in fv], 1)
+                    V = side_vertices(cell, af, bf - hi_t0, 1)
                 else:
-                    V = clip_vertices(cell.vertices, [x - lo_t0 for x in fv], -1)
+                    V = side_vertices(cell, af, bf - lo_t0, -1)
                 if not V:
                     continue
                 gv = [sum((x * y for x, y in zip(ag, v)), Fraction(0)) + bg for v in V]
@@ -529,7 +589,7 @@ def _decision_nd(f, g, box, spec: DecisionEquivalence, t0, *, max_cells):
 def compare_exact(f: Network, g: Network, box: Box, spec, *, max_cells: int | None = 200000) -> VerificationResult:
     """Decide ``spec`` for ``f, g`` on ``box`` exactly through linear regions (low dimension only).
 
-    Supports :class:`EpsEquivalence` (any eps; ``excluded`` polytopes in 1D) and single-output
+    Supports :class:`EpsEquivalence` (any eps; ``excluded`` polytopes in any dimension) and single-output
     :class:`DecisionEquivalence`.  Verdicts are exact: EQUIVALENT from rational arithmetic,
     NOT_EQUIVALENT with a float64 counterexample re-evaluated exactly on the original weights.
     """
@@ -542,8 +602,9 @@ def compare_exact(f: Network, g: Network, box: Box, spec, *, max_cells: int | No
         if f.n_inputs == 1:
             return _eps_1d(f, g, box, spec, outputs, t0)
         if spec.excluded:
-            if f.n_inputs == 2:
-                return _eps_2d_excluded(f, g, box, spec, outputs, t0, max_cells=max_cells)
+            # cells refined by the excluded facets, exact at the cells' vertices (2D: also
+            # _eps_2d_excluded, the arrangement of the facet lines inside each cell; slower, kept
+            # as a cross-check, tests/test_regions_excluded.py)
             return _eps_nd_excluded(f, g, box, spec, outputs, t0, max_cells=max_cells)
         return _eps_nd(f, g, box, spec, outputs, t0, max_cells=max_cells)
     if isinstance(spec, DecisionEquivalence):

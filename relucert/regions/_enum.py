@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 from typing import Sequence
 
 import numpy as np
@@ -99,6 +100,8 @@ class Cell:
     vertices: list | None = None                   # exact vertices (d <= 2: CCW polygon / interval ends)
     tight: list | None = None                      # d >= 3: per vertex, the (complete) set of tight rows
     vf: np.ndarray | None = None                   # float copy of the vertices (cached)
+    vi: list | None = None                         # d >= 3: per vertex (ints, D) with vertex = ints / D
+    sides: tuple | None = None                     # (float rows, their sign matrix at the vertices), cached
 
 
 def _box_rows(box: Box):
@@ -243,17 +246,24 @@ def _vertex_cell(parent: Cell, V: list, row, rhs) -> Cell:
     return c
 
 
-def _split_vertices(cell: Cell, a, beta, fl=None):
-    sg = _float_side(cell, a, beta, fl)
-    if np.all(sg > 0):
+def _split_vertices(cell: Cell, a, beta, fl=None, pre=None, pint=None):
+    sg = (pre if pre is not None else _float_side(cell, a, beta, fl)).tolist()
+    if min(sg) > 0:
         return [(cell, 1, Fraction(0))]
-    if np.all(sg < 0):
+    if max(sg) < 0:
         return [(cell, 0, Fraction(0))]
-    vals = [dot_exact(a, v) + beta for v in cell.vertices]
-    if all(v >= 0 for v in vals):
+    # undecided vertices in integers (sign of the numerator over positive denominators)
+    VI = _vints(cell)
+    P = pint if pint is not None else _plane_ints(a, beta)
+    for i, x in enumerate(sg):
+        if x == 0:
+            x = _plane_num(P, VI[i])
+            sg[i] = 1 if x > 0 else -1 if x < 0 else 0
+    if min(sg) >= 0:
         return [(cell, 1, Fraction(0))]
-    if all(v <= 0 for v in vals):
+    if max(sg) <= 0:
         return [(cell, 0, Fraction(0))]
+    vals = [Fraction(_plane_num(P, vi), P[2] * vi[1]) for vi in VI]
     pos = clip_vertices(cell.vertices, vals, 1)
     neg = clip_vertices(cell.vertices, vals, -1)
     return [(_vertex_cell(cell, pos, [-v for v in a], beta), 1, Fraction(0)),
@@ -263,23 +273,53 @@ def _split_vertices(cell: Cell, a, beta, fl=None):
 MAX_VERTICES = 400   # d >= 3: a cell with more vertices continues with LP-checked splits
 
 
-def _nd_cell(parent: Cell, V: list, T: list, row, rhs) -> Cell:
-    n = len(V[0])
-    cx = [sum((v[k] for v in V), Fraction(0)) / len(V) for k in range(n)]
-    ctr = np.array([float(c) for c in cx])
+def _nd_cell(parent: Cell, V: list, T: list, row, rhs, VI: list | None = None) -> Cell:
+    """A side of ``parent`` cut by ``row . x <= rhs`` with exact vertices ``V`` (tight sets ``T``,
+    integer forms ``VI``)."""
+    vf = np.array([[float(t) for t in v] for v in V])
+    ctr = vf.mean(axis=0)             # float, informative (the exact centroid is strictly inside)
     rows, rhss = parent.rows + [row], parent.rhs + [rhs]
     fr = np.array([float(t) for t in row])
     G = np.vstack([parent.G, fr[None, :]])
     g = np.concatenate([parent.g, [float(rhs)]])
     c = Cell(rows, rhss, G, g, ctr, -1.0, True, list(parent.patterns), list(parent.maps), list(parent.errors))
     if len(V) <= MAX_VERTICES:
-        c.vertices, c.tight = V, T       # radius computed on demand (cell_radius)
+        c.vertices, c.tight, c.vf, c.vi = V, T, vf, VI      # radius computed on demand (cell_radius)
     else:
         # continues with LP-checked splits: those use ``certified`` as "the float centre is
         # strictly inside", so check the rounded centroid exactly (the exact centroid is)
         c.radius = cell_radius(c)
         c.certified = strictly_inside(rows, rhss, [Fraction(float(t)) for t in ctr])
     return c
+
+
+def _as_ints(vals) -> tuple[list, int]:
+    """``(ints, D)`` with ``vals = ints / D`` exactly, ``D > 0`` the lcm of the denominators."""
+    D = 1
+    for v in vals:
+        d = v.denominator
+        if D % d:
+            D = D // gcd(D, d) * d
+    return [v.numerator * (D // v.denominator) for v in vals], D
+
+
+def _vints(cell: Cell) -> list:
+    if cell.vi is None:
+        cell.vi = [_as_ints(v) for v in cell.vertices]
+    return cell.vi
+
+
+def _plane_ints(a, beta) -> tuple[list, int, int]:
+    """``(A, B, L)`` with ``a = A / L, beta = B / L`` (integers, ``L > 0``): the sign of
+    ``a.v + beta`` at ``v = V / D`` is the sign of ``A.V + B D`` and its value ``(A.V + B D) / (L D)``."""
+    ints, L = _as_ints(list(a) + [beta])
+    return ints[:-1], ints[-1], L
+
+
+def _plane_num(P, vint) -> int:
+    A, B, _ = P
+    V, D = vint
+    return sum(x * y for x, y in zip(A, V) if x) + B * D
 
 
 def cell_radius(cell: Cell) -> float:
@@ -325,6 +365,51 @@ def split_nd_vertices(V: list, T: list, vals: list, r: int):
     return pos + new, neg + new
 
 
+def _split_nd_ints(V, VI, T, snum, r):
+    """:func:`split_nd_vertices` in integer arithmetic: ``snum[i]`` is the numerator ``A.V_i + B
+    D_i`` of the cutting function at vertex ``i`` (same sign as its value, which is ``snum[i] / (L
+    D_i)``).  The crossing point of edge ``[u, v]`` (``s_u > 0 > s_v``) is ``(s_u V_v - s_v V_u) /
+    (s_u D_v - s_v D_u)``, exactly.  Returns both sides as ``(vertices, ints, tight sets)``."""
+    n = len(V[0])
+    pos, neg = ([], [], []), ([], [], [])
+    for v, vi, t, x in zip(V, VI, T, snum):
+        if x >= 0:
+            pos[0].append(v); pos[1].append(vi); pos[2].append(t | {r} if x == 0 else t)
+        if x <= 0:
+            neg[0].append(v); neg[1].append(vi); neg[2].append(t | {r} if x == 0 else t)
+    P = [i for i, x in enumerate(snum) if x > 0]
+    N = [i for i, x in enumerate(snum) if x < 0]
+    m = len(V)
+    for i in P:
+        Ti = T[i]
+        Vi, Di = VI[i]
+        si = snum[i]
+        for j in N:
+            common = Ti & T[j]
+            if len(common) < n - 1:
+                continue
+            if any(k != i and k != j and common <= T[k] for k in range(m)):
+                continue
+            Vj, Dj = VI[j]
+            sj = snum[j]
+            num = [si * q - sj * p for p, q in zip(Vi, Vj)]
+            den = si * Dj - sj * Di            # > 0
+            g = den
+            for x in num:
+                if g == 1:
+                    break
+                g = gcd(g, x)
+            if g > 1:
+                num = [x // g for x in num]
+                den //= g
+            w = tuple(Fraction(x, den) for x in num)
+            wi = (num, den)
+            tw = common | {r}
+            for side in (pos, neg):
+                side[0].append(w); side[1].append(wi); side[2].append(tw)
+    return pos, neg
+
+
 def _float_side(cell: Cell, a, beta, fl=None):
     """Signs of ``a.x + beta`` at the vertices: +1 / -1 where a float evaluation with a rigorous
     error bound decides, 0 where it does not (decided exactly by the caller).  ``fl``: float
@@ -352,39 +437,46 @@ def _err_bound(cell: Cell, absA, absb) -> np.ndarray:
     return rel + absolute
 
 
-def _bulk_sides(cell: Cell, Zf) -> np.ndarray:
+def _bulk_sides(cell: Cell, Zf) -> tuple[np.ndarray, np.ndarray]:
     """Per unit of a layer (float rows ``Zf = (A, b)``): +1 / -1 when the pre-activation is provably
-    > 0 / < 0 at every vertex of the cell (the error bound of :func:`_float_side`), else 0."""
+    > 0 / < 0 at every vertex of the cell (the error bound of :func:`_float_side`), else 0; and the
+    per-vertex signs (vertices x units, 0 where the float test does not decide)."""
     if cell.vf is None:
         cell.vf = np.array([[float(t) for t in v] for v in cell.vertices])
     A, b = Zf
     vals = cell.vf @ A.T + b[None, :]
     err = _err_bound(cell, np.abs(A), np.abs(b))
-    pos = np.all(vals > err, axis=0)
-    neg = np.all(vals < -err, axis=0)
-    return np.where(pos, 1, np.where(neg, -1, 0))
+    S = np.where(vals > err, 1, np.where(vals < -err, -1, 0))
+    pos = np.all(S > 0, axis=0)
+    neg = np.all(S < 0, axis=0)
+    return np.where(pos, 1, np.where(neg, -1, 0)), S
 
 
-def _split_nd(cell: Cell, a, beta, fl=None):
-    sg = _float_side(cell, a, beta, fl)
-    if np.all(sg > 0):
+def _split_nd(cell: Cell, a, beta, fl=None, pre=None, pint=None):
+    """Split a cell with vertices and tight sets (d >= 3).  ``pre``: per-vertex float signs
+    already computed for this cell (0 = undecided); ``pint``: :func:`_plane_ints` of ``(a, beta)``."""
+    sg = (pre if pre is not None else _float_side(cell, a, beta, fl)).tolist()
+    if min(sg) > 0:
         return [(cell, 1, Fraction(0))]
-    if np.all(sg < 0):
+    if max(sg) < 0:
         return [(cell, 0, Fraction(0))]
-    vals = [None] * len(sg)
-    for i in np.flatnonzero(sg == 0):
-        v = dot_exact(a, cell.vertices[i]) + beta
-        vals[i] = v
-        sg[i] = 1 if v > 0 else -1 if v < 0 else 0
-    if np.all(sg >= 0):
+    VI = _vints(cell)
+    P = pint if pint is not None else _plane_ints(a, beta)
+    snum = [None] * len(sg)
+    for i, x in enumerate(sg):
+        if x == 0:
+            x = _plane_num(P, VI[i])
+            snum[i] = x
+            sg[i] = 1 if x > 0 else -1 if x < 0 else 0
+    if min(sg) >= 0:
         return [(cell, 1, Fraction(0))]
-    if np.all(sg <= 0):
+    if max(sg) <= 0:
         return [(cell, 0, Fraction(0))]
-    vals = [v if v is not None else dot_exact(a, x) + beta for v, x in zip(vals, cell.vertices)]
+    snum = [x if x is not None else _plane_num(P, vi) for x, vi in zip(snum, VI)]
     r = len(cell.rows)
-    pos, neg = split_nd_vertices(cell.vertices, cell.tight, vals, r)
-    return [(_nd_cell(cell, [v for v, _ in pos], [t for _, t in pos], [-v for v in a], beta), 1, Fraction(0)),
-            (_nd_cell(cell, [v for v, _ in neg], [t for _, t in neg], list(a), -beta), 0, Fraction(0))]
+    pos, neg = _split_nd_ints(cell.vertices, VI, cell.tight, snum, r)
+    return [(_nd_cell(cell, pos[0], pos[2], [-v for v in a], beta, pos[1]), 1, Fraction(0)),
+            (_nd_cell(cell, neg[0], neg[2], list(a), -beta, neg[1]), 0, Fraction(0))]
 
 
 def side_vertices(cell: Cell, a, beta, sign: int) -> list:
@@ -402,7 +494,7 @@ def side_vertices(cell: Cell, a, beta, sign: int) -> list:
     return [v for v, _ in pos]
 
 
-def _split(ctx: _Ctx, cell: Cell, a, beta, fl=None) -> list[tuple[Cell, int, Fraction]]:
+def _split(ctx: _Ctx, cell: Cell, a, beta, fl=None, pre=None, pint=None) -> list[tuple[Cell, int, Fraction]]:
     """Split ``cell`` by the unit with pre-activation ``a.x + beta``: [(subcell, active, extra)].
 
     With ``ctx.absorb`` a sliver side is not kept as a cell: the unit takes the fat side's phase
@@ -412,8 +504,8 @@ def _split(ctx: _Ctx, cell: Cell, a, beta, fl=None) -> list[tuple[Cell, int, Fra
         return [(cell, 1 if beta > 0 else 0, Fraction(0))]
     if cell.vertices is not None:
         if cell.tight is not None:
-            return _split_nd(cell, a, beta, fl)
-        return _split_vertices(cell, a, beta, fl)
+            return _split_nd(cell, a, beta, fl, pre, pint)
+        return _split_vertices(cell, a, beta, fl, pre, pint)
     lo_v, hi_v = ctx.interval(a, beta, cell.bbox)
     if lo_v < 0 < hi_v and cell.bbox is None:
         ctx.tighten(cell)
@@ -480,32 +572,65 @@ def _with_row(side_cell: Cell, parent: Cell) -> Cell:
                 side_cell.certified, list(parent.patterns), list(parent.maps), list(parent.errors))
 
 
-def _sparse_rows(W) -> list:
-    """Per row of an exact (object) matrix: the nonzero ``(column, value)`` pairs."""
-    return [[(j, v) for j, v in enumerate(row) if v != 0] for row in W]
+def _int_rows(W, b) -> list:
+    """Per row of an exact layer: ``(nonzeros [(column, int)], B, D)`` with ``W_i = ints / D``,
+    ``b_i = B / D`` (common denominator ``D > 0``)."""
+    out = []
+    for row, bi in zip(W, b):
+        nz = [(j, v) for j, v in enumerate(row) if v != 0]
+        ints, D = _as_ints([v for _, v in nz] + [bi])
+        out.append(([(j, w) for (j, _), w in zip(nz, ints)], ints[-1], D))
+    return out
 
 
-def _layer_map(Wnz, b, M, m, bits, n):
-    """Exact ``Z = W D M``, ``z0 = W D m + b`` with ``D = diag(bits)`` (None: identity), using the
-    nonzeros of W and skipping inactive units (object arithmetic only where it matters)."""
-    Z = np.empty((len(Wnz), n), dtype=object)
-    z0 = np.empty(len(Wnz), dtype=object)
-    zero = Fraction(0)
-    for i, row in enumerate(Wnz):
-        acc = [zero] * n
-        c = b[i]
-        for j, w in row:
-            if bits is not None and not bits[j]:
+def _layer_map(Wi, M, bits, n):
+    """Exact pre-activation map of a layer, ``Z = W D M``, ``z0 = W D m + b`` with ``D =
+    diag(bits)`` (None: identity), in integers: maps are ``(Zn, z0n, den)`` with ``Z_i = Zn_i /
+    den_i``, ``z0_i = z0n_i / den_i`` (``den_i > 0``, each row reduced by its gcd).  Skips the
+    zero weights and the inactive units."""
+    Zp, zp, dp = M
+    live = [j for j in range(len(dp)) if bits is None or bits[j]]
+    Dm = 1
+    for j in live:
+        d = dp[j]
+        if Dm % d:
+            Dm = Dm // gcd(Dm, d) * d
+    scale = {j: Dm // dp[j] for j in live}
+    Zn, z0n, den = [], [], []
+    for nz, B, Dw in Wi:
+        acc = [0] * n
+        c = B * Dm
+        for j, w in nz:
+            sj = scale.get(j)
+            if sj is None:
                 continue
-            Mj = M[j]
-            for k in range(n):
-                v = Mj[k]
+            ws = w * sj
+            for k, v in enumerate(Zp[j]):
                 if v:
-                    acc[k] += w * v
-            if m[j]:
-                c += w * m[j]
-        Z[i] = acc
-        z0[i] = c
+                    acc[k] += ws * v
+            v = zp[j]
+            if v:
+                c += ws * v
+        d = Dw * Dm
+        g = gcd(d, c, *acc)
+        if g > 1:
+            acc = [x // g for x in acc]
+            c //= g
+            d //= g
+        Zn.append(acc)
+        z0n.append(c)
+        den.append(d)
+    return Zn, z0n, den
+
+
+def _frac_map(zm):
+    """The exact map as ``Fraction`` object arrays ``(Z, z0)``."""
+    Zn, z0n, den = zm
+    Z = np.empty((len(den), len(Zn[0]) if Zn else 0), dtype=object)
+    z0 = np.empty(len(den), dtype=object)
+    for i, (r, c, d) in enumerate(zip(Zn, z0n, den)):
+        Z[i] = [Fraction(x, d) for x in r]
+        z0[i] = Fraction(c, d)
     return Z, z0
 
 
@@ -513,46 +638,46 @@ def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int, *, want_
     layers = frac_layers(net)
     # state per cell: (pats, err): hidden vector = D (M x + m) + e with |e| <= err (exact), where
     # (M, m, D) depend on the activation pattern so far only: computed once per distinct pattern
-    eye = np.empty((n, n), dtype=object)
-    for i in range(n):
-        for j in range(n):
-            eye[i, j] = Fraction(1 if i == j else 0)
-    zero = np.array([Fraction(0)] * n, dtype=object)
     work = [(c, (), None) for c in cells]
-    maps = {(): (eye, zero)}
+    maps = {(): ([[1 if i == j else 0 for j in range(n)] for i in range(n)], [0] * n, [1] * n)}
     last = len(layers) - 1
     for li, (W, b) in enumerate(layers):
         absW = np.abs(W)
-        Wnz = _sparse_rows(W)
+        Wi = _int_rows(W, b)
         nxt = []
         zmaps = {}
+        fmaps = {}
         for cell, pats, err in work:
             zerr = absW.dot(err) if err is not None else None
+            zm = zmaps.get(pats)
+            if zm is None:
+                zm = zmaps[pats] = _layer_map(Wi, maps[pats], pats[-1] if pats else None, n)
             if li == last:
                 cell.patterns.append(tuple(pats))
                 if want_map:
-                    zm = zmaps.get(pats)
-                    if zm is None:
-                        M, m = maps[pats]
-                        zm = zmaps[pats] = _layer_map(Wnz, b, M, m, pats[-1] if pats else None, n)
-                    cell.maps.append(zm)
+                    fm = fmaps.get(pats)
+                    if fm is None:
+                        fm = fmaps[pats] = _frac_map(zm)
+                    cell.maps.append(fm)
                 else:
                     cell.maps.append(None)
                 cell.errors.append(zerr if zerr is not None else np.array([Fraction(0)] * W.shape[0], dtype=object))
                 nxt.append(cell)
                 continue
-            zm = zmaps.get(pats)
-            if zm is None:
-                M, m = maps[pats]
-                zm = zmaps[pats] = _layer_map(Wnz, b, M, m, pats[-1] if pats else None, n)
-            Z, z0 = zm
+            Zn, z0n, den = zm
             fkey = ("f",) + pats
             Zf = zmaps.get(fkey)
             if Zf is None:
-                Zf = zmaps[fkey] = (np.array([[float(t) for t in r] for r in Z]).reshape(Z.shape),
-                                    np.array([float(t) for t in z0]))
+                Zf = zmaps[fkey] = (np.array([[x / d for x in r] for r, d in zip(Zn, den)]).reshape(len(den), n),
+                                    np.array([c / d for c, d in zip(z0n, den)]))
+            rkey = ("r",) + pats
+            rows = zmaps.get(rkey)             # per unit, the exact Fraction row (a, beta), on demand
+            if rows is None:
+                rows = zmaps[rkey] = [None] * W.shape[0]
             branch = [(cell, [], [])]
-            decided = _bulk_sides(cell, Zf) if cell.vertices is not None else None
+            decided, S = _bulk_sides(cell, Zf) if cell.vertices is not None else (None, None)
+            if S is not None:
+                cell.sides = (Zf, S)
             for j in range(W.shape[0]):
                 if decided is not None and decided[j]:
                     # the unit's plane misses the whole cell (float test with an error bound):
@@ -560,12 +685,24 @@ def _refine_network(ctx: _Ctx, cells: list[Cell], net: Network, n: int, *, want_
                     act = 1 if decided[j] > 0 else 0
                     branch = [(sub, bits + [act], extra + [Fraction(0)]) for sub, bits, extra in branch]
                     continue
-                a = list(Z[j])
-                beta = z0[j]
                 fl = (Zf[0][j], float(Zf[1][j]))
+                pint = (Zn[j], z0n[j], den[j])         # a = Zn_j / den_j, beta = z0n_j / den_j
                 nb = []
                 for sub, bits, extra in branch:
-                    for piece, act, ex in _split(ctx, sub, a, beta, fl):
+                    pre = None
+                    if sub.vertices is not None:
+                        # the float signs of all this layer's units at the sub-cell's vertices,
+                        # once per sub-cell; a unit they decide needs no split
+                        if sub.sides is None or sub.sides[0] is not Zf:
+                            sub.sides = (Zf, _bulk_sides(sub, Zf)[1])
+                        pre = sub.sides[1][:, j]
+                        if (pre > 0).all() or (pre < 0).all():
+                            nb.append((sub, bits + [1 if pre[0] > 0 else 0], extra + [Fraction(0)]))
+                            continue
+                    if rows[j] is None:
+                        rows[j] = ([Fraction(x, den[j]) for x in Zn[j]], Fraction(z0n[j], den[j]))
+                    a, beta = rows[j]
+                    for piece, act, ex in _split(ctx, sub, a, beta, fl, pre, pint):
                         nb.append((piece, bits + [act], extra + [ex]))
                 branch = nb
                 if ctx.max_cells is not None and len(branch) + len(nxt) > ctx.max_cells:
