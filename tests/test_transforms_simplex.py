@@ -4,6 +4,7 @@ rows A-reg-simplex-sup / A-reg-simplex-offcollar, in 1D, 2D and 3D)."""
 
 import math
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -130,3 +131,24 @@ def test_bad_parameters():
         T.fan_simplex_deep(KINK_3D, Box.cube(3), splits=2)
     with pytest.raises(ValueError, match="needs a box"):
         T.fan_simplex_deep(X_PLUS_1)
+
+
+def test_3d_excluded_route_falls_back_to_the_milp_past_the_cell_limit(monkeypatch):
+    """auto: 3D excluded sets go to the exact cells; past REGION_CELLS cells, to the MILP."""
+    import importlib
+
+    api = importlib.import_module("relucert.verify.api")
+    claimcheck = importlib.import_module("relucert.transforms.claimcheck")
+
+    box = Box.cube(3)
+    new, claim = T.fan_simplex(AFFINE_3D, box, delta=0.05)
+    calls = []
+    sentinel = SimpleNamespace(verdict=Verdict.EQUIVALENT)
+
+    def fake_verify(f, g, b, spec, method="auto", time_limit=None, **kw):
+        calls.append(method)
+        return sentinel
+
+    monkeypatch.setattr(api, "verify", fake_verify)
+    monkeypatch.setattr(claimcheck, "REGION_CELLS", 10)
+    assert T.check(new, claim) is sentinel and calls == ["milp"]
