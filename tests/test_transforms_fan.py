@@ -138,6 +138,7 @@ def test_demorgan_deep_worked_example():
     assert res.verdict is Verdict.EQUIVALENT
 
 
+@pytest.mark.slow   # ~8 s wall on a loaded 2-core machine (MILP)
 def test_demorgan_wide_and_deep_random_net_via_milp():
     f = Network.random([2, 6, 6, 1], seed=2)
     box = Box.cube(2)

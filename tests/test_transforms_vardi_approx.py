@@ -31,6 +31,7 @@ def test_claim_proved_off_bad_slabs_c0_1():
     assert res.verdict is Verdict.EQUIVALENT
 
 
+@pytest.mark.slow   # ~9-11 s wall on a loaded 2-core machine (exact 1D breakpoints of a depth-23 net)
 def test_claim_proved_off_bad_slabs_c0_2(abs_c2):
     new, claim = abs_c2
     assert len(claim.excluded) == 4
@@ -47,6 +48,7 @@ def test_staircase_values_on_good_cells(abs_c2):
         assert new.eval_exact([x])[0] == Fraction(want)
 
 
+@pytest.mark.slow   # ~17-21 s wall on a loaded 2-core machine (exact 1D breakpoints of a depth-23 net)
 def test_full_box_claim_refuted_with_exact_counterexample(abs_c2):
     new, claim = transforms.apply("vardi-approx-sup", ABS, BOX, c0=2)
     assert claim.kind == "eps-on-box" and claim.eps == abs_c2[1].eps
@@ -93,6 +95,7 @@ def test_errors():
         transforms.vardi_approx(Network.random([1, 2, 2], seed=0), BOX, c0=1)
 
 
+@pytest.mark.slow   # ~10-13 s wall on a loaded 2-core machine (exact 1D breakpoints of a depth-23 net)
 def test_claimed_eps_is_tight_off_the_slabs(abs_c2):
     # the slabs do not hide everything: a claim 10% below the staircase error is refuted on good cells
     import dataclasses
@@ -106,6 +109,7 @@ def test_claimed_eps_is_tight_off_the_slabs(abs_c2):
     assert abs(ABS.eval_exact(res.counterexample.x)[0] - new.eval_exact(res.counterexample.x)[0]) > Fraction(tighter.eps)
 
 
+@pytest.mark.slow   # ~8-10 s wall on a loaded 2-core machine
 def test_2d_proved_off_slabs_and_refuted_on_the_box():
     f = Network([(np.eye(2), np.zeros(2)), (np.array([[1.0, 1.0]]), np.zeros(1))])  # relu(x1) + relu(x2)
     box = Box([0.0, 0.0], [1.0, 1.0])
