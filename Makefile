@@ -16,13 +16,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/relucert demo
 
-# the whole suite, slow tests included (CI runs this)
+# the whole suite, slow tests included (CI runs this); one pytest worker per core (pytest-xdist)
+JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist worksteal
 
 # while developing: everything not marked slow
 test-quick: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist worksteal -m "not slow"
 
 bench: $(STAMP)
 	$(VENV)/bin/relucert bench run
