@@ -2,7 +2,8 @@
 
 Each region is drawn as its exact polygon (the constraints ``H x <= h`` clipped against the box,
 in float64 for drawing only) and coloured by its affine map: the hue is the direction of the
-gradient of output 0, the lightness its size; regions that share an affine map share a colour.
+gradient of output 0, the lightness its size, the saturation its offset; regions that share
+an affine map share a colour, and maps that differ only in offset get different saturations.
 SVG needs nothing beyond the standard library; PNG needs matplotlib (the ``plot`` extra).
 """
 
@@ -54,11 +55,15 @@ def _colours(regions) -> list[str]:
     grads = [(float(r.A[0][0]), float(r.A[0][1]), float(r.c[0])) for r in regions]
     mags = [math.hypot(gx, gy) for gx, gy, _ in grads]
     top = max(mags, default=1.0) or 1.0
+    cs = [c for _, _, c in grads]
+    clo, chi = min(cs, default=0.0), max(cs, default=0.0)
+    span = (chi - clo) or 1.0
     out = []
-    for (gx, gy, _), m in zip(grads, mags):
+    for (gx, gy, c), m in zip(grads, mags):
         hue = (math.atan2(gy, gx) / (2 * math.pi)) % 1.0
         light = 0.85 - 0.5 * (m / top)
-        r, g, b = colorsys.hls_to_rgb(hue, light, 0.65)
+        sat = 0.3 + 0.65 * (c - clo) / span        # maps with the same gradient differ by offset
+        r, g, b = colorsys.hls_to_rgb(hue, light, sat)
         out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
     return out
 
@@ -114,7 +119,7 @@ def draw_regions(net, box, path, *, regions=None, size: int = 640) -> int:
         ax.set_ylim(lo[1], hi[1])
         ax.set_xlabel("x0")
         ax.set_ylabel("x1")
-        ax.set_title(f"{len(R)} linear regions (colour: gradient of output 0)")
+        ax.set_title(f"{len(R)} linear regions (colour: affine map of output 0)")
         fig.savefig(tmp, format="png")
         plt.close(fig)
     os.replace(tmp, path)
