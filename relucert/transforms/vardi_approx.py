@@ -24,7 +24,7 @@ Quantisation as in the paper: ``w~ = sign(w) floor(2^{c0} |w|)``, ``b~ = floor(2
 l > 1; in layer 1 the box shift and scale are folded in (``w~ = sign floor(2^{c0} |w (hi - lo)|)``,
 ``b~ = floor(2^{2 c0} (b + w.lo))``; the paper's ``- A 2^{c0} sum alpha w~`` is the same shift).
 Field widths ``c_l`` are the exact bit lengths of sound integer interval bounds, not the paper's
-worst-case ``c`` (recorded in ``info["c_paper"]``).  ``eps`` in the claim is computed soundly per
+worst-case ``c`` (the paper's encoder bits for the requested eps are ``info["c0_paper"]``).  ``eps`` in the claim is computed soundly per
 encoder cell: the net is constant (exact rational value, ``Network.eval_exact`` at the cell's
 midpoint) on the good part of each cell, and ``f`` is bounded there by interval propagation; the
 verifier re-checks the claim independently.  ``c0`` defaults to the paper's
