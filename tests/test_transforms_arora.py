@@ -192,3 +192,32 @@ def test_arora_maxaffine_3d_two_hidden_layers_exact_values():
     assert claim.weights_exact
     for x in rng.uniform(-3, 3, (30, 3)):
         assert new.eval_exact(x) == f.eval_exact(x)
+
+
+def test_b_linf2_one_piece_dc_term_folded_widths_13_8():
+    # B-linf2: ||x||_inf as 2-4-1 ((|x1 + x2| + |x1 - x2|) / 2).  The DC split has h = x1 + x2 (one
+    # affine piece); it is folded into a g term rather than carried as a 4th term, so the rewrite
+    # has the reference's 3 terms (arities 3, 3, 2) and sum-of-max-trees widths (13, 8), not (15, 10)
+    linf = Network.from_weights([[[1, 1], [-1, -1], [1, -1], [-1, 1]], [[0.5, 0.5, 0.5, 0.5]]],
+                                [[0, 0, 0, 0], [0]])
+    new, claim = T.arora_maxaffine(linf)
+    assert claim.info == {"pieces_g": 4, "pieces_h": 1, "terms": 3, "max_arity": 3}
+    assert new.depth == 2 and new.widths == [13, 8]
+    res = T.check(new, claim, box=Box.cube(2))
+    assert res.verdict is Verdict.EQUIVALENT and res.soundness == "exact"
+    res = compare_exact(linf, new, Box.cube(2, -5.0, 5.0), EpsEquivalence(0))
+    assert res.verdict is Verdict.EQUIVALENT
+    rng = np.random.default_rng(1)
+    for x in rng.uniform(-4, 4, (40, 2)):
+        assert new.eval_exact(x) == linf.eval_exact(x)
+
+
+def test_single_piece_terms_folded_when_a_multi_piece_term_exists():
+    # 221 identity-like net: f = relu(x1 + x2) - relu(x1 - x2); the rewrite stays exact and each
+    # one-piece term is folded, so no term has arity 1 unless all do
+    f = Network.from_weights([[[1.0, 1.0], [1.0, -1.0]], [[1.0, -1.0]]], [[0, 0], [0]])
+    new, claim = T.arora_maxaffine(f)
+    rng = np.random.default_rng(2)
+    for x in rng.uniform(-3, 3, (30, 2)):
+        assert new.eval_exact(x) == f.eval_exact(x)
+    assert T.check(new, claim, box=Box.cube(2)).verdict is Verdict.EQUIVALENT

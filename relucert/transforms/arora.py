@@ -202,14 +202,35 @@ class AroraMaxAffine(Transform):
         n = net.n_inputs
         g, h = dc_decomposition(net)
         terms = []
+        affine = []
         arity = 1
         ks = []
         for sign, m in ((1, g), (-1, h)):
             tl, k = wang_sun_terms(m.slopes, m.intercepts)
             ks.append(k)
             for s, idx in tl:
+                if len(m.pieces) == 1:  # an affine DC part (e.g. h = x1 + x2): fold it below
+                    affine.append((sign * s, m.pieces[idx[0]]))
+                    continue
                 terms.append((sign * s, [m.pieces[i] for i in idx]))
                 arity = max(arity, len(idx))
+        # a DC part with one piece (e.g. h = x1 + x2 for ||x||_inf) is affine, s*l: fold it into a
+        # term with >= 2 pieces, sign*max_i l_i + s*l = sign*max_i (l_i + sign*s*l), instead of
+        # carrying it as its own term through every hidden layer with (relu(v), relu(-v)) units
+        # (exact: the pieces stay rationals).  One-piece terms inside a part's Wang-Sun form (n = 1)
+        # are kept, as in the reference's T = 2N - 3 count.
+        multi = [t for t in terms if len(t[1]) > 1]
+        if affine and multi:
+            ta, tc = [F(0)] * n, F(0)
+            for s, (a, c) in affine:
+                ta = [x + s * F(v) for x, v in zip(ta, a)]
+                tc += s * F(c)
+            k0 = terms.index(multi[0])
+            s0, p0 = terms[k0]
+            shifted = [(tuple(F(v) + s0 * x for v, x in zip(a, ta)), F(c) + s0 * tc) for a, c in p0]
+            terms[k0] = (s0, shifted)
+        else:
+            terms += [(s, [pc]) for s, pc in affine]
         layers = sum_of_maxes(n, terms)
         new, exact = network_from_fractions(layers)
         claim = Claim(self.name, self.paper, "exact", box=box,
