@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# the test tools and every optional extra the tests exercise (plots, Dask, Marabou in the side-by-side bench)
+EXTRAS ?= dev,plot,dask,marabou
 
 .PHONY: install demo test test-quick bench bench-quick proofs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ __all__ = [
     "SolverError",
     "CertificateError",
     "ManifestError",
+    "MissingExtraError",
 ]
 
 
@@ -53,3 +54,7 @@ class CertificateError(RelucertError, ValueError):
 
 class ManifestError(RelucertError, ValueError):
     """A zoo manifest is malformed."""
+
+
+class MissingExtraError(RelucertError, ImportError):
+    """An optional extra (e.g. matplotlib, ``relucert[plot]``) is not installed."""

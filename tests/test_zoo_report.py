@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import re
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
+import numpy as np
+import pytest
+
 import relucert
 from relucert import Network
 from relucert.cli import main
 from relucert.zoo import ResultStore, run_zoo
-from relucert.zoo.report import cactus_svg, line_plot_svg
+from relucert.zoo.report import cactus_svg, counterexample_line
 from zoo_fixtures import write_manifest
 
 
@@ -27,7 +32,15 @@ def _setup(d: Path, extra: str = "") -> Path:
         """) + extra)
 
 
+PLOT = "the report's plots need the optional extra relucert[plot] (matplotlib)"
+
+
+def _embedded_svgs(html: str) -> list[str]:
+    return [base64.b64decode(m).decode() for m in re.findall(r"src='data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)'", html)]
+
+
 def test_cli_run_status_report_and_exit_codes(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason=PLOT)
     p = _setup(tmp_path)
     db = tmp_path / "out" / "r.sqlite"
     assert main(["zoo", "check", str(p)]) == 0
@@ -58,7 +71,11 @@ def test_cli_run_status_report_and_exit_codes(tmp_path, capsys):
     assert [r["verdict"] for r in rows] == ["EQUIVALENT", "NOT_EQUIVALENT", "NOT_EQUIVALENT"]
     assert float(rows[1]["lower"]) == data[1]["lower"]
     html = (out / "report.html").read_text()
-    assert html.count("<svg") == 4            # counts, cactus, two counterexample plots
+    svgs = _embedded_svgs(html)
+    assert len(svgs) == 4                     # counts, cactus, two counterexample plots
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert "verdict counts" in svgs[0] and "cactus plot: 3 of 3 instances solved" in svgs[1]
     assert "neq|odd&lt;name&gt;" in html      # names are escaped
     md = (out / "report.md").read_text()
     assert "| EQUIVALENT | 1 |" in md and "| NOT_EQUIVALENT | 2 |" in md and "![cactus plot](cactus.svg)" in md
@@ -84,31 +101,72 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys):
     assert not (tmp_path / "zoo.sqlite").exists()   # nothing ran
 
 
-def test_counterexample_plot_passes_through_the_counterexample(tmp_path):
+def test_counterexample_line_passes_through_the_counterexample(tmp_path):
+    from fractions import Fraction
+
     p = _setup(tmp_path)
     db = tmp_path / "r.sqlite"
     run_zoo(p, db, workers=1, only=["neq"])
+    with ResultStore(db, create=False) as s:
+        (row,) = s.results()
+    line, note = counterexample_line(row)
+    assert line is not None and "at the counterexample (exact)" in note
+    ce = row["counterexample"]
+    k = line["k"]
+    i = int(np.flatnonzero(line["t"] == line["t_ce"])[0])       # the sampled line contains the point
+    assert line["t_ce"] == 1.0
+    assert abs(line["f"][i] - float(Fraction(ce["f"][k]))) < 1e-9
+    assert abs(line["g"][i] - float(Fraction(ce["g"][k]))) < 1e-9
+    assert abs(line["f"][i] - line["g"][i]) > 0.05                # violates eps = 0.05 there
+    assert len(line["t"]) >= 201 and np.all(np.diff(line["t"]) > 0)
+    # a model changed since the run: no plot, a clear note
+    (tmp_path / "far.npz").rename(tmp_path / "far-orig.npz")
+    relucert.save(Network.random([3, 8, 8, 2], seed=9), tmp_path / "far.npz")
+    line, note = counterexample_line(row)
+    assert line is None and "g changed on disk" in note
+
+
+def test_counterexample_plot_draws_f_g_and_the_counterexample(tmp_path):
+    pytest.importorskip("matplotlib", reason=PLOT)
     from relucert.zoo.report import counterexample_svg
 
+    p = _setup(tmp_path)
+    db = tmp_path / "r.sqlite"
+    run_zoo(p, db, workers=1, only=["neq"])
     with ResultStore(db, create=False) as s:
         (row,) = s.results()
     svg, note = counterexample_svg(row)
-    assert svg is not None and "at the counterexample (exact)" in note
-    root = ET.fromstring(svg)
-    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2   # f and g
-    # a model changed since the run: no plot, a clear note
-    relucert.save(Network.random([3, 8, 8, 2], seed=9), tmp_path / "far.npz")
-    svg, note = counterexample_svg(row)
-    assert svg is None and "g changed on disk" in note
+    ET.fromstring(svg)
+    k = counterexample_line(row)[0]["k"]
+    assert f"f[{k}]" in svg and f"g[{k}]" in svg and "cex: f" in svg and "cex: g" in svg
+    assert "stroke: #1565c0" in svg and "stroke: #ef6c00" in svg     # the two lines
 
 
 def test_cactus_plot_counts_solved_instances():
+    pytest.importorskip("matplotlib", reason=PLOT)
     rows = [{"name": str(i), "verdict": v, "time_s": t, "wall_s": t} for i, (v, t) in enumerate(
         [("EQUIVALENT", 0.5), ("NOT_EQUIVALENT", 0.1), ("UNKNOWN", 9.0), ("EQUIVALENT", 2.0), ("TIMEOUT", None)])]
     svg = cactus_svg(rows)
-    assert "3 of 5 instances solved" in svg and "solved (EQ + NEQ) (3)" in svg
+    assert "3 of 5 instances solved" in svg and "solved (EQ + NEQ) (3)" in svg and "EQUIVALENT (2)" in svg
     ET.fromstring(svg)
-    ET.fromstring(line_plot_svg([], title="t", xlabel="x", ylabel="y"))
+    assert "no instance solved" in cactus_svg([])
+
+
+def test_report_without_matplotlib_has_the_tables_and_says_why_no_plots(tmp_path, capsys, monkeypatch):
+    import relucert.zoo.report as report
+
+    monkeypatch.setattr(report, "have_matplotlib", lambda: False)
+    p = _setup(tmp_path)
+    db = tmp_path / "r.sqlite"
+    run_zoo(p, db, workers=1)
+    out = tmp_path / "rep"
+    assert main(["zoo", "report", str(db), "--out", str(out)]) == 0
+    assert "plots skipped: they need matplotlib (pip install 'relucert[plot]')" in capsys.readouterr().err
+    html = (out / "report.html").read_text()
+    assert "data:image/svg" not in html and html.count("plots skipped: they need matplotlib") == 4
+    assert "<td class='v-NOT_EQUIVALENT'>NOT_EQUIVALENT</td>" in html
+    assert not (out / "cactus.svg").exists() and not (out / "cex").exists()
+    assert "| NOT_EQUIVALENT | 2 |" in (out / "report.md").read_text()
 
 
 def test_progress_bar_on_a_tty_and_plain_lines_otherwise():

@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     rep.add_argument("--json", metavar="FILE", dest="json_file",
                      help='write [{"name", "verdict", "lower", "upper", "time_s"}, ...] to FILE')
     rep.add_argument("--csv", metavar="FILE", dest="csv_file", help="write the results table as CSV to FILE")
-    rep.add_argument("--no-plots", action="store_true", help="skip the counterexample plots (they load the models)")
+    rep.add_argument("--no-plots", action="store_true", help="write no plots (the counterexample plots load the models; plots need the extra relucert[plot])")
     rep.set_defaults(func=cmd_report)
 
 
@@ -241,4 +241,6 @@ def cmd_report(args) -> int:
     if args.out:
         paths = write_report(rows, args.out, runs=runs, plots=not args.no_plots, db=args.db)
         print(f"wrote {paths['html']} and {paths['md']} ({len(rows)} result(s))", file=sys.stderr)
+        if not paths["plots"] and not args.no_plots:
+            print(f"relucert zoo report: {paths['plot_note']}", file=sys.stderr)
     return EXIT_OK

@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Sequence
 
-from ..errors import RelucertError, SpecError
+from ..errors import MissingExtraError
+from ..plotting import pyplot, save_figure
 
 __all__ = ["plot_rank_sweep", "MissingExtraError"]
-
-
-class MissingExtraError(RelucertError, ImportError):
-    """An optional extra (matplotlib) is not installed."""
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtraError("drawing needs matplotlib: pip install 'relucert[plot]'") from None
-    return plt
-
-
-def _save_atomic(fig, path: str) -> None:
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".svg", ".pdf"):
-        raise SpecError(f"plot file must end in .png, .svg or .pdf, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".relucert-plot-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=ext[1:], dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> dict:
@@ -47,7 +15,7 @@ def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> dict
     structural bounds dashed; ``rows`` as produced by the ``convac-sweep`` command.
 
     Returns what was drawn: ``{stride: [(kernel, rank), ...]}`` (one line each)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     strides = sorted({r["stride"] for r in rows})
     drawn = {}
@@ -67,8 +35,5 @@ def plot_rank_sweep(rows: Sequence[dict], path: str, *, title: str = "") -> dict
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or "ConvAC rank against kernel and stride (overlapping when stride < kernel)")
     ax.legend(fontsize=8)
-    try:
-        _save_atomic(fig, path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return drawn

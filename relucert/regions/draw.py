@@ -102,15 +102,11 @@ def draw_regions(net, box, path, *, regions=None, size: int = 640) -> int:
         lines.append("</svg>")
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:
-        try:
-            import matplotlib
+        from ..plotting import pyplot
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            from matplotlib.patches import Polygon
-        except ModuleNotFoundError:
-            raise SpecError("PNG region pictures need matplotlib (pip install 'relucert[plot]'); "
-                            "write .svg instead") from None
+        plt = pyplot("a PNG region picture (write .svg instead)")
+        from matplotlib.patches import Polygon
+
         fig, ax = plt.subplots(figsize=(size / 100, size / 100), dpi=100)
         for poly, col in zip(polys, cols):
             if len(poly) >= 3:

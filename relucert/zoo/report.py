@@ -1,16 +1,18 @@
 """Reports of a results store: Markdown and HTML with plots, CSV and JSON exports.
 
-The plots are SVG written directly (no plotting library needed, so the report works wherever
-relucert does): a *cactus plot* (instances solved, i.e. EQUIVALENT or NOT_EQUIVALENT, against the
-time limit that would suffice, the standard picture of verification competitions), verdict
-counts, and for each counterexample ``f_k`` and ``g_k`` along the line through the box centre and
-the counterexample, ``k`` being the output where the counterexample violates the spec.  The HTML
-file is self-contained (its SVGs are inline); the Markdown file links the ``.svg`` files written
+The plots are drawn with matplotlib (the optional extra ``relucert[plot]``; without it the report
+has every table and says the plots were skipped): a *cactus plot* (instances solved, i.e.
+EQUIVALENT or NOT_EQUIVALENT, against the time limit that would suffice, the standard picture of
+verification competitions), verdict counts, and for each counterexample ``f_k`` and ``g_k`` along
+the line through the box centre and the counterexample, ``k`` being the output where the
+counterexample violates the spec.  The HTML file is self-contained (its SVGs are embedded as
+data-URI images); the Markdown file links the ``.svg`` files written
 next to it.  Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -23,9 +25,12 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from ..plotting import figure_svg, have_matplotlib, pyplot
 from .store import VERDICTS
 
-__all__ = ["write_report", "export_json", "export_csv", "cactus_svg", "line_plot_svg", "TABLE_COLUMNS"]
+__all__ = ["write_report", "export_json", "export_csv", "cactus_svg", "counts_svg", "counterexample_svg",
+           "counterexample_line",
+           "TABLE_COLUMNS"]
 
 TABLE_COLUMNS = ["name", "verdict", "lower", "upper", "time_s", "wall_s", "method", "stop_reason", "spec",
                  "reason", "f_path", "g_path", "f_digest", "g_digest", "certificate", "relucert_version"]
@@ -104,141 +109,47 @@ def export_csv(rows: list[dict], path) -> None:
     _atomic_write(path, buf.getvalue())
 
 
-# -- SVG -------------------------------------------------------------------------------------------
-
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [lo]
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=10 * mag)
-    start = math.ceil(lo / step) * step
-    out, v = [], start
-    while v <= hi + 1e-12 * abs(step):
-        out.append(round(v, 12))
-        v += step
-    return out
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def line_plot_svg(series: list[dict], *, title: str, xlabel: str, ylabel: str, logy: bool = False,
-                  points: list[dict] | None = None, width: int = 600, height: int = 340, step: bool = False) -> str:
-    """An SVG line chart. ``series``: ``[{"label", "x": [...], "y": [...], "color"}]``;
-    ``points``: markers ``[{"x", "y", "label", "color"}]``."""
-    ml, mr, mt, mb = 64, 150, 30, 46
-    pw, ph = width - ml - mr, height - mt - mb
-    xs = [x for s in series for x in s["x"]] + [p["x"] for p in points or []]
-    ys = [y for s in series for y in s["y"]] + [p["y"] for p in points or []]
-    if logy:
-        ys = [y for y in ys if y > 0]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-             f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{ml + pw / 2}" y="18" text-anchor="middle" font-size="13">{html.escape(title)}</text>']
-    if not xs or not ys:
-        parts.append(f'<text x="{ml + pw / 2}" y="{mt + ph / 2}" text-anchor="middle">no data</text></svg>')
-        return "\n".join(parts)
-    x0, x1 = min(xs), max(xs)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    ty = (lambda y: math.log10(y)) if logy else (lambda y: y)
-    y0, y1 = min(map(ty, ys)), max(map(ty, ys))
-    if y1 == y0:
-        y0, y1 = y0 - (1 if logy else max(1e-9, abs(y0) * 0.1 or 1)), y1 + (1 if logy else max(1e-9, abs(y1) * 0.1 or 1))
-    pad = 0.05 * (y1 - y0)
-    y0, y1 = y0 - pad, y1 + pad
-
-    def X(x):
-        return ml + (x - x0) / (x1 - x0) * pw
-
-    def Y(y):
-        return mt + ph - (ty(y) - y0) / (y1 - y0) * ph
-
-    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-    for t in _ticks(x0, x1):
-        parts.append(f'<line x1="{X(t):.1f}" y1="{mt + ph}" x2="{X(t):.1f}" y2="{mt + ph + 4}" stroke="#444"/>'
-                     f'<text x="{X(t):.1f}" y="{mt + ph + 16}" text-anchor="middle">{_fmt(t)}</text>')
-    if logy:
-        yt = [10.0 ** e for e in range(math.floor(y0), math.ceil(y1) + 1) if y0 <= e <= y1]
-        if len(yt) < 3:  # less than a couple of decades: label 1, 2, 5 of each
-            yt = [m * 10.0 ** e for e in range(math.floor(y0), math.ceil(y1) + 1) for m in (1, 2, 5)
-                  if y0 <= math.log10(m * 10.0 ** e) <= y1]
-    else:
-        yt = _ticks(y0, y1)
-    for t in yt:
-        yy = mt + ph - ((math.log10(t) if logy else t) - y0) / (y1 - y0) * ph
-        parts.append(f'<line x1="{ml - 4}" y1="{yy:.1f}" x2="{ml + pw}" y2="{yy:.1f}" stroke="#ddd"/>'
-                     f'<text x="{ml - 6}" y="{yy + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
-    parts.append(f'<text x="{ml + pw / 2}" y="{height - 8}" text-anchor="middle">{html.escape(xlabel)}</text>')
-    parts.append(f'<text transform="translate(14,{mt + ph / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{html.escape(ylabel)}</text>')
-    for i, s in enumerate(series):
-        pts = [(x, y) for x, y in zip(s["x"], s["y"]) if not logy or y > 0]
-        if not pts:
-            continue
-        color = s.get("color", "#1565c0")
-        if step:
-            d, prev = [], None
-            for x, y in pts:
-                if prev is not None:
-                    d.append(f"{X(x):.1f},{Y(prev[1]):.1f}")
-                d.append(f"{X(x):.1f},{Y(y):.1f}")
-                prev = (x, y)
-            coords = " ".join(d)
-        else:
-            coords = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>')
-        if step or len(pts) <= 60:
-            for x, y in pts if step else []:
-                parts.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="2.5" fill="{color}"/>')
-        ly = mt + 14 + 16 * i
-        parts.append(f'<line x1="{ml + pw + 10}" y1="{ly - 4}" x2="{ml + pw + 28}" y2="{ly - 4}" stroke="{color}" '
-                     f'stroke-width="2"/><text x="{ml + pw + 32}" y="{ly}">{html.escape(s["label"])}</text>')
-    for j, p in enumerate(points or []):
-        color = p.get("color", "#000")
-        parts.append(f'<circle cx="{X(p["x"]):.1f}" cy="{Y(p["y"]):.1f}" r="4" fill="none" stroke="{color}" '
-                     f'stroke-width="2"/>')
-        if p.get("label"):
-            ly = mt + 14 + 16 * (len(series) + j)
-            parts.append(f'<circle cx="{ml + pw + 19}" cy="{ly - 4}" r="4" fill="none" stroke="{color}" '
-                         f'stroke-width="2"/><text x="{ml + pw + 32}" y="{ly}">{html.escape(p["label"])}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
+# -- plots (matplotlib, the optional extra relucert[plot]) -------------------------------------------
 
 def cactus_svg(rows: list[dict]) -> str:
-    """Solved instances against time: the k-th point is the k-th fastest solved job's time."""
-    series = []
+    """Cactus plot as SVG: the k-th point of a line is the time of the k-th fastest job with that
+    verdict (solved = EQUIVALENT or NOT_EQUIVALENT), time on a log scale.  Needs matplotlib."""
+    plt = pyplot("the cactus plot")
+    fig, ax = plt.subplots(figsize=(7.0, 3.9))
     groups = [("solved (EQ + NEQ)", ("EQUIVALENT", "NOT_EQUIVALENT"), "#1565c0"),
               ("EQUIVALENT", ("EQUIVALENT",), _COLORS["EQUIVALENT"]),
               ("NOT_EQUIVALENT", ("NOT_EQUIVALENT",), _COLORS["NOT_EQUIVALENT"])]
     for label, verdicts, color in groups:
         times = sorted(max(_time(r) or 0.0, 1e-4) for r in rows if r["verdict"] in verdicts)
         if times:
-            series.append({"label": f"{label} ({len(times)})", "x": list(range(1, len(times) + 1)), "y": times,
-                           "color": color})
-    return line_plot_svg(series, title=f"cactus plot: {sum(1 for r in rows if r['verdict'] in groups[0][1])} of "
-                                       f"{len(rows)} instances solved",
-                         xlabel="instances solved", ylabel="time per instance (s, log)", logy=True, step=True)
+            ax.plot(range(1, len(times) + 1), times, marker="o", markersize=3, color=color,
+                    label=f"{label} ({len(times)})")
+    solved = sum(1 for r in rows if r["verdict"] in groups[0][1])
+    ax.set_title(f"cactus plot: {solved} of {len(rows)} instances solved")
+    ax.set_xlabel("instances solved")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("time per instance (s)")
+    if solved:
+        ax.set_yscale("log")
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no instance solved", ha="center", va="center", transform=ax.transAxes)
+    ax.grid(True, which="both", alpha=0.3)
+    return figure_svg(fig)
 
 
 def counts_svg(counts: dict) -> str:
-    width, bar_h, ml = 600, 22, 130
-    total = max(1, max(counts.values(), default=0))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{len(counts) * (bar_h + 6) + 30}" '
-             f'font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>',
-             '<text x="8" y="16" font-size="13">verdict counts</text>']
-    for i, (v, n) in enumerate(counts.items()):
-        y = 26 + i * (bar_h + 6)
-        w = (width - ml - 60) * n / total
-        parts.append(f'<text x="{ml - 6}" y="{y + 15}" text-anchor="end">{v}</text>'
-                     f'<rect x="{ml}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{_COLORS[v]}"/>'
-                     f'<text x="{ml + w + 6:.1f}" y="{y + 15}">{n}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+    """Horizontal bar chart of the verdict counts as SVG.  Needs matplotlib."""
+    plt = pyplot("the verdict-count plot")
+    names = list(counts)
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(names) + 0.9))
+    bars = ax.barh(names, [counts[v] for v in names], color=[_COLORS.get(v, "#777") for v in names])
+    ax.bar_label(bars, padding=3)
+    ax.invert_yaxis()
+    ax.set_title("verdict counts")
+    ax.set_xlim(0, max(1, max(counts.values(), default=0)) * 1.12)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return figure_svg(fig)
 
 
 def _violated_output(ce: dict, spec: dict) -> int:
@@ -252,8 +163,11 @@ def _violated_output(ce: dict, spec: dict) -> int:
     return max(ks, key=lambda k: abs(f[k] - g[k])) if f else 0
 
 
-def counterexample_svg(row: dict, *, samples: int = 201) -> tuple[str | None, str]:
-    """(SVG, note): f_k and g_k along the line through the box centre and the counterexample."""
+def counterexample_line(row: dict, *, samples: int = 201) -> tuple[dict | None, str]:
+    """(line, note): ``f_k`` and ``g_k`` sampled along the segment of the line through the box
+    centre and the counterexample that lies in the box (``t = 1`` at the counterexample), ``k``
+    the violated output.  ``line`` is ``{"k", "t", "f", "g", "t_ce", "f_ce", "g_ce"}``, or None
+    (with the reason in ``note``) when the models cannot be loaded or changed since the run."""
     import numpy as np
 
     from ..io import load
@@ -298,20 +212,40 @@ def counterexample_svg(row: dict, *, samples: int = 201) -> tuple[str | None, st
     tmax = float(np.min(np.maximum(ta, tb)))
     if not (math.isfinite(tmin) and math.isfinite(tmax)) or tmax <= tmin:
         tmin, tmax = -1.0, 1.0
+    t_ce = 1.0 if np.any(np.abs(x - c) > 0) else 0.0
     ts = np.linspace(tmin, tmax, samples)
+    if tmin <= t_ce <= tmax:
+        ts = np.unique(np.append(ts, t_ce))      # the line passes through the counterexample
     pts = np.clip(c[None, :] + ts[:, None] * d[None, :], lo, hi)
+    if t_ce == 1.0:
+        pts[ts == t_ce] = x
     k = _violated_output(ce, row.get("spec") or {})
     fy, gy = f.eval(pts)[:, k], g.eval(pts)[:, k]
-    t_ce = 1.0 if np.any(np.abs(x - c) > 0) else 0.0
     fx, gx = float(Fraction(ce["f"][k])), float(Fraction(ce["g"][k]))
-    svg = line_plot_svg(
-        [{"label": f"f[{k}]", "x": ts.tolist(), "y": fy.tolist(), "color": "#1565c0"},
-         {"label": f"g[{k}]", "x": ts.tolist(), "y": gy.tolist(), "color": "#ef6c00"}],
-        points=[{"x": t_ce, "y": fx, "label": "cex: f", "color": "#1565c0"},
-                {"x": t_ce, "y": gx, "label": "cex: g", "color": "#c62828"}],
-        title=f"{row['name']}: output {k} along centre + t (x* - centre)", xlabel="t (t = 1 at the counterexample)",
-        ylabel=f"output {k}")
-    return svg, f"|f - g| = {float(Fraction(ce['value'])):.6g} at the counterexample (exact)"
+    line = {"k": k, "t": ts, "f": fy, "g": gy, "t_ce": t_ce, "f_ce": fx, "g_ce": gx}
+    return line, f"|f - g| = {float(Fraction(ce['value'])):.6g} at the counterexample (exact)"
+
+
+def counterexample_svg(row: dict, *, samples: int = 201) -> tuple[str | None, str]:
+    """(SVG, note): the plot of :func:`counterexample_line` (f and g along the line, the
+    counterexample's exact values circled).  Needs matplotlib."""
+    line, note = counterexample_line(row, samples=samples)
+    if line is None:
+        return None, note
+    k, ts, fy, gy, t_ce, fx, gx = (line[n] for n in ("k", "t", "f", "g", "t_ce", "f_ce", "g_ce"))
+    plt = pyplot("a counterexample plot")
+    fig, ax = plt.subplots(figsize=(7.0, 3.9))
+    ax.plot(ts, fy, color="#1565c0", label=f"f[{k}]")
+    ax.plot(ts, gy, color="#ef6c00", label=f"g[{k}]")
+    ax.plot([t_ce], [fx], "o", mfc="none", mec="#1565c0", mew=2, label="cex: f")
+    ax.plot([t_ce], [gx], "o", mfc="none", mec="#c62828", mew=2, label="cex: g")
+    ax.set_title(f"{row['name']}: output {k} along centre + t (x* - centre)")
+    ax.set_xlabel("t (t = 1 at the counterexample)")
+    ax.set_ylabel(f"output {k}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    svg = figure_svg(fig)
+    return svg, note
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -333,6 +267,15 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "job"
 
 
+def _figure_html(fid: str | None, svg: str | None, alt: str, note: str) -> str:
+    """An SVG plot embedded as a data-URI image (self-contained, and the plots' ids cannot clash)."""
+    ident = f" id='{fid}'" if fid else " class='cex'"
+    if svg is None:
+        return f"<p{ident}><em>{html.escape(note)}</em></p>"
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f"<figure{ident}><img alt='{html.escape(alt, quote=True)}' src='data:image/svg+xml;base64,{data}'></figure>"
+
+
 def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool = True, db: str | None = None) -> dict:
     """Write ``report.md``, ``report.html``, ``cactus.svg``, ``counts.svg``, ``results.csv``,
     ``results.json`` and ``cex/NAME.svg`` into ``out_dir``; ``rows`` is a list of result dicts
@@ -346,16 +289,23 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in VERDICTS}
-    cactus = cactus_svg(rows)
-    counts_plot = counts_svg(counts)
-    _atomic_write(out / "cactus.svg", cactus)
-    _atomic_write(out / "counts.svg", counts_plot)
+    if not plots:
+        plot_note = "plots not requested"
+    elif not have_matplotlib():
+        plots, plot_note = False, "plots skipped: they need matplotlib (pip install 'relucert[plot]')"
+    else:
+        plot_note = ""
+    cactus = counts_plot = None
+    if plots:
+        cactus, counts_plot = cactus_svg(rows), counts_svg(counts)
+        _atomic_write(out / "cactus.svg", cactus)
+        _atomic_write(out / "counts.svg", counts_plot)
     export_csv(rows, out / "results.csv")
     export_json(rows, out / "results.json")
     cex_plots: list[tuple[dict, str | None, str]] = []
     for r in rows:
         if r.get("counterexample"):
-            svg, note = counterexample_svg(r) if plots else (None, "plots not requested")
+            svg, note = counterexample_svg(r) if plots else (None, plot_note)
             if svg is not None:
                 _atomic_write(out / "cex" / f"{_safe(r['name'])}.svg", svg)
             cex_plots.append((r, svg, note))
@@ -370,8 +320,8 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
     md = ["# relucert zoo report", "", f"_{when}_", "", *[f"- {h}" for h in head], "", "## Verdicts", "",
           "| verdict | count |", "|---|---:|"]
     md += [f"| {v} | {n} |" for v, n in counts.items()]
-    md += ["", "![verdict counts](counts.svg)", "", "## Cactus plot", "", "![cactus plot](cactus.svg)", "",
-           "## Results", "", "| name | verdict | lower | upper | time (s) | method | stop | spec | reason |",
+    md += ["", "![verdict counts](counts.svg)" if plots else f"_{plot_note}_", "", "## Cactus plot", "",
+           "![cactus plot](cactus.svg)" if plots else f"_{plot_note}_", "", "## Results", "", "| name | verdict | lower | upper | time (s) | method | stop | spec | reason |",
            "|---|---|---:|---:|---:|---|---|---|---|"]
     for r in rows:
         reason = _md(r.get("reason"))
@@ -402,8 +352,8 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
          "<h1>relucert zoo report</h1>", f"<p><em>{e(when)}</em></p><ul>"]
     h += [f"<li>{e(x)}</li>" for x in head] + ["</ul>", "<h2>Verdicts</h2>", "<table><tr><th>verdict</th><th>count</th></tr>"]
     h += [f"<tr><td class='v-{v}'>{v}</td><td class='num'>{n}</td></tr>" for v, n in counts.items()]
-    h += ["</table>", f"<figure id='counts'>{counts_plot}</figure>", "<h2>Cactus plot</h2>",
-          f"<figure id='cactus'>{cactus}</figure>", "<h2>Results</h2>",
+    h += ["</table>", _figure_html("counts", counts_plot, "verdict counts", plot_note), "<h2>Cactus plot</h2>",
+          _figure_html("cactus", cactus, "cactus plot", plot_note), "<h2>Results</h2>",
           "<table id='results'><tr>" + "".join(f"<th>{c}</th>" for c in
                                                ("name", "verdict", "lower", "upper", "time (s)", "method", "stop",
                                                 "spec", "reason")) + "</tr>"]
@@ -421,7 +371,7 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
             h.append(f"<h3>{e(r['name'])}</h3><p>x = [{e(', '.join(ce.get('x_decimal', [])))}]<br>"
                      f"{e(ce.get('detail', ''))}; {e(note)}</p>")
             if svg is not None:
-                h.append(f"<figure class='cex'>{svg}</figure>")
+                h.append(_figure_html(None, svg, f"counterexample plot of {r['name']}", note))
     if runs:
         h.append("<h2>Runs</h2><table><tr><th>run</th><th>started</th><th>finished</th><th>status</th>"
                  "<th>engine</th><th>workers</th><th>recorded</th><th>skipped</th></tr>")
@@ -431,6 +381,7 @@ def write_report(rows, out_dir, *, runs: list[dict] | None = None, plots: bool =
         h.append("</table>")
     h.append("</body></html>")
     _atomic_write(out / "report.html", "\n".join(h) + "\n")
-    return {"md": str(out / "report.md"), "html": str(out / "report.html"), "cactus": str(out / "cactus.svg"),
+    return {"md": str(out / "report.md"), "html": str(out / "report.html"),
+            "cactus": str(out / "cactus.svg") if plots else None, "plots": plots, "plot_note": plot_note,
             "csv": str(out / "results.csv"), "json": str(out / "results.json"),
             "cex": [str(out / "cex" / f"{_safe(r['name'])}.svg") for r, svg, _ in cex_plots if svg is not None]}
