@@ -150,3 +150,23 @@ def test_compare_exact_1d_with_excluded_interval():
     ex = [Polytope([[1.0], [-1.0]], [2.0, -0.25])]  # 0.25 <= x <= 2 excluded
     r = compare_exact(f, g, box, EpsEquivalence(0.25, excluded=ex))
     assert r.verdict is Verdict.EQUIVALENT and r.upper == 0.25
+
+
+def test_activation_intervals_1d_integer_arithmetic_matches_exact_eval():
+    # the interval enumeration works on integer numerators over one denominator per layer; each
+    # interval's affine map must equal the exact network value inside it and at its ends
+    from fractions import Fraction as Fr
+
+    from relucert.regions._oned import activation_intervals_1d
+
+    rng = np.random.default_rng(7)
+    for sizes in ([1, 5, 1], [1, 4, 3, 2], [1, 6, 6, 1]):
+        net = Network([(rng.integers(-8, 9, (m, k)) / 4, rng.integers(-8, 9, m) / 8)
+                       for k, m in zip(sizes[:-1], sizes[1:])])
+        ivs = activation_intervals_1d(net, -3, 2)
+        assert ivs[0][0] == -3 and ivs[-1][1] == 2
+        for (a, b, s, t), nxt in zip(ivs, ivs[1:] + [None]):
+            assert a < b and (nxt is None or nxt[0] == b)
+            assert all(isinstance(v, Fr) for v in s + t)
+            for x in (a, b, (a + b) / 2, a + (b - a) / 3):
+                assert [sv * x + tv for sv, tv in zip(s, t)] == list(net.eval_exact([x]))

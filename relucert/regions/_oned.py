@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
+
+import numpy as np
 
 from ..errors import BoxError, ShapeError
 from ..network import Network
@@ -63,22 +66,37 @@ def activation_intervals_1d(net: Network, lo, hi) -> list[tuple]:
         raise BoxError(f"need lo <= hi, got lo={float(a0)!r} > hi={float(b0)!r}")
     layers = frac_layers(net)
     last = len(layers) - 1
-    # each interval: (a, b, s, t) with hidden vector h = s x + t (lists of Fractions)
-    work = [(a0, b0, [Fraction(1)], [Fraction(0)])]
+    # exact integer arithmetic: on each interval the hidden vector is h = (s x + t) / D with
+    # integer lists s, t and one positive integer denominator D per layer (shared by all intervals);
+    # layer l is (Wi, bi) / L with integers, so z = (Wi s x + Wi t + bi D) / (L D)
+    work = [(a0, b0, [1], [0])]
+    D = 1
     for li, (W, bias) in enumerate(layers):
-        Wl = [list(r) for r in W]
-        bl = list(bias)
+        L = 1
+        for v in list(np.asarray(W).ravel()) + list(bias):
+            L = L * Fraction(v).denominator // gcd(L, Fraction(v).denominator)
+        Wl = [[int(Fraction(w) * L) for w in row] for row in W]
+        bl = [int(Fraction(bb) * L) * D for bb in bias]
         nxt = []
         for a, b, s, t in work:
-            zs = [sum((w * sv for w, sv in zip(row, s) if w and sv), Fraction(0)) for row in Wl]
-            zt = [sum((w * tv for w, tv in zip(row, t) if w and tv), Fraction(0)) + bb for row, bb in zip(Wl, bl)]
+            act = [(j, sv, tv) for j, (sv, tv) in enumerate(zip(s, t)) if sv or tv]
+            zs, zt = [], []
+            for row, bb in zip(Wl, bl):
+                ss, tt = 0, bb
+                for j, sv, tv in act:
+                    w = row[j]
+                    if w:
+                        ss += w * sv
+                        tt += w * tv
+                zs.append(ss)
+                zt.append(tt)
             if li == last:
                 nxt.append((a, b, zs, zt))
                 continue
             cuts = set()
             for sv, tv in zip(zs, zt):
                 if sv:
-                    r = -tv / sv
+                    r = Fraction(-tv, sv)
                     if (a is None or a < r) and (b is None or r < b):
                         cuts.add(r)
             pts = [a] + sorted(cuts) + [b]
@@ -91,16 +109,19 @@ def activation_intervals_1d(net: Network, lo, hi) -> list[tuple]:
                     mid = p + 1
                 else:
                     mid = (p + q) / 2
+                mn, md = mid.numerator, mid.denominator
                 s2, t2 = [], []
                 for sv, tv in zip(zs, zt):
-                    if sv * mid + tv > 0:
+                    if sv * mn + tv * md > 0:
                         s2.append(sv)
                         t2.append(tv)
                     else:
-                        s2.append(Fraction(0))
-                        t2.append(Fraction(0))
+                        s2.append(0)
+                        t2.append(0)
                 nxt.append((p, q, s2, t2))
         work = nxt
+        D = L * D
+    work = [(a, b, [Fraction(v, D) for v in s], [Fraction(v, D) for v in t]) for a, b, s, t in work]
     return work
 
 
