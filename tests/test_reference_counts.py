@@ -157,7 +157,7 @@ def test_ws_4331_sizes():
 def test_linf2_from_the_2_4_1_net():
     # B-linf2: ||x||_inf as 2-4-1 ((|x1 + x2| + |x1 - x2|) / 2) -> 3 terms, 2 HL.  relucert: the
     # DC part g has exactly the reference's 3 terms (arities 3, 3, 2; the 1.5 form), 2 HL, max
-    # arity 3.  h = 0 is a one-piece (affine) max-affine: it is folded into a term of g rather than
+    # arity 3.  h = x1 + x2 is a one-piece (affine) max-affine: it is folded into a term of g, not
     # emitted as a 4th term, so the rewrite has the reference's widths (13, 8).
     linf = Network.from_weights([[[1, 1], [-1, -1], [1, -1], [-1, 1]], [[0.5, 0.5, 0.5, 0.5]]],
                                 [[0, 0, 0, 0], [0]])
