@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import relucert
+from relucert.verify import api
 from relucert import Box, DecisionEquivalence, EpsEquivalence, Network, Top1Equivalence, Verdict, verify
 from relucert.cli import main
 from relucert.examples import example_pairs, permute_hidden, prune_smallest, small_regressor, tent, xor_classifier
@@ -121,16 +122,48 @@ def _vardi_narrow_pair():
 def test_auto_portfolio_settles_an_exact_rewrite_bab_alone_cannot(eps, last):
     """A deep narrow rewrite of a shallow net (different shapes, so no differential bounds):
     BaB with separate bounds stalls (the compare suite saw it stop at 1.4e-3 after 20 s); auto
-    hands the rest of the time to the MILP and, below the MILP's safety margin, to the exact
-    region comparison."""
+    gives a pair this small (53 ReLUs) to the MILP first and, below the MILP's safety margin, to
+    the exact region comparison."""
     f, g, box = _vardi_narrow_pair()
-    assert f.sizes != g.sizes
+    assert f.sizes != g.sizes and f.n_relus + g.n_relus <= api.PORTFOLIO_MILP_FIRST_RELUS
     res = verify(f, g, box, EpsEquivalence(eps), time_limit=4)
     assert res.verdict is Verdict.EQUIVALENT
     assert res.method == f"auto:{last}"
     phases = [p["method"] for p in res.stats["portfolio"]]
-    assert phases[0] == "bab-crown-stacked" and phases[-1].startswith(last.split("-")[0])
+    assert phases == (["milp-highs"] if last == "milp-highs" else ["milp-highs", "regions-exact"])
     assert 0.0 <= res.upper <= eps
+
+
+def test_auto_portfolio_on_a_larger_pair_starts_with_bab_then_milp():
+    from relucert import transforms
+    from relucert.examples import small_regressor
+
+    net = small_regressor((2, 40, 1), seed=3)
+    box = Box.cube(2, -1.0, 1.0)
+    g, claim = transforms.apply("vardi-narrow", net, box)
+    f = claim.reference if claim.reference is not None else net
+    assert f.n_relus + g.n_relus > api.PORTFOLIO_MILP_FIRST_RELUS
+    res = verify(f, g, box, EpsEquivalence(1e-3), time_limit=8)
+    phases = [p["method"] for p in res.stats["portfolio"]]
+    assert phases[:2] == ["bab-crown-stacked", "milp-highs"]     # (then the region comparison)
+    assert res.verdict is Verdict.EQUIVALENT and res.upper <= 1e-3
+
+
+def test_auto_portfolio_in_one_dimension_starts_with_the_exact_breakpoints():
+    from relucert import transforms
+    from relucert.examples import small_regressor
+
+    net = small_regressor((1, 8, 8, 1), seed=8)
+    box = Box.cube(1, -1.0, 1.0)
+    g, claim = transforms.apply("arora-1d", net, box)
+    f = claim.reference if claim.reference is not None else net
+    res = verify(f, g, box, EpsEquivalence(1e-9), time_limit=10)
+    assert res.verdict is Verdict.EQUIVALENT and res.method == "auto:regions" and res.soundness == "exact"
+    assert [p["method"] for p in res.stats["portfolio"]] == ["regions-exact"]
+    bad = Network.from_weights(g.weights, [b + (0.01 if i == len(g.biases) - 1 else 0) for i, b in
+                                           enumerate(np.array(b, float) for b in g.biases)])
+    res = verify(f, bad, box, EpsEquivalence(0.005), time_limit=10)
+    assert res.verdict is Verdict.NOT_EQUIVALENT and res.counterexample.value > Fraction(1, 200)
 
 
 def test_auto_portfolio_on_a_shifted_rewrite_proves_and_refutes():

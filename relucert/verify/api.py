@@ -124,7 +124,8 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     other, are settled at once without a solver; eps = 0 is decided exactly, by linear regions in
     one or two dimensions and by z3 otherwise; low input dimension goes to input-splitting branch
     and bound, which for a pair of different shapes is a portfolio: BaB for a quarter of the time
-    limit, then MILP, then in 1D/2D the exact region comparison; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3, exact), ``"regions"``
+    limit, then MILP, then in 1D/2D the exact region comparison -- MILP first for small pairs,
+    see ``_eps_portfolio``; otherwise MILP), ``"bab"``, ``"milp"``, ``"smt"`` (z3, exact), ``"regions"``
     (exact comparison region by region, input dimension <= 2 or so) or ``"bounds"`` (one bound
     pass, no search).  Top-1, decision and excluded-set specs
     always go to a solver (``"milp"`` unless ``"smt"`` is asked for).
@@ -191,6 +192,12 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
 #: budget in seconds when there is no time limit)
 PORTFOLIO_BAB_SHARE = 0.25
 PORTFOLIO_BAB_S = 10.0
+#: pairs with at most this many ReLUs in all go to the MILP first (it is cheap for them), with this
+#: share of the time limit (or this many seconds when there is none), then to the exact region
+#: comparison in 1D/2D, then to BaB with what is left (no limit when there is none)
+PORTFOLIO_MILP_FIRST_RELUS = 128
+PORTFOLIO_MILP_SHARE = 0.5
+PORTFOLIO_MILP_S = 10.0
 
 
 def _regions_feasible(f, g, box) -> bool:
@@ -203,7 +210,9 @@ def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, s
     separately cannot see their differences cancel, so input-splitting BaB often stalls on exact
     rewrites that a MILP settles at once.  Run BaB for a share of the time, then the MILP with
     what is left, then, in one or two dimensions, the exact region comparison (which settles an
-    eps below the MILP's safety margin).  The reported bracket is the tightest of all phases; the
+    eps below the MILP's safety margin).  Small pairs (few ReLUs) start with the MILP instead,
+    then the region comparison, then BaB; pairs with one input start with the exact breakpoint
+    comparison.  The reported bracket is the tightest of all phases; the
     verdict is that of the first phase that decides."""
     from .solve import verify_with_solver
 
@@ -228,27 +237,44 @@ def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, s
             return res
         return None
 
-    bab_t = PORTFOLIO_BAB_S if time_limit is None else PORTFOLIO_BAB_SHARE * time_limit
-    res = _eps_bab(f, g, box, spec, outputs, bab_t, node_limit, progress, seed, batch, t0, bounds_only=False)
-    last = res
-    done = record(res, res.method)
-    if done is not None:
-        return done
-    rest = left()
-    if rest is None or rest > 0.05:
-        res = verify_with_solver(f, g, box, spec, method="milp", time_limit=rest, solver=solver,
-                                 progress=progress, t0=t0, tighten=bool(tighten), seed=seed)
-        last = res
-        done = record(res, res.method)
-        if done is not None:
-            return done
-    rest = left()
-    if _regions_feasible(f, g, box) and (rest is None or rest > 0.05):
+    def run_bab(budget):
+        return _eps_bab(f, g, box, spec, outputs, budget, node_limit, progress, seed, batch, t0, bounds_only=False)
+
+    def run_milp(budget):
+        return verify_with_solver(f, g, box, spec, method="milp", time_limit=budget, solver=solver,
+                                  progress=progress, t0=t0, tighten=bool(tighten), seed=seed)
+
+    def run_regions(budget):
         from ..regions import compare_exact
 
-        res = compare_exact(f, g, box, spec)
-        last = res
-        done = record(res, "regions")
+        return compare_exact(f, g, box, spec)
+
+    def share(frac, default):
+        rest = left()
+        return default if rest is None else max(0.0, min(rest, frac * time_limit))
+
+    def has_time():
+        rest = left()
+        return rest is None or rest > 0.05
+
+    regions = _regions_feasible(f, g, box)
+    if regions and f.n_inputs == 1:
+        # one input: the exact breakpoint comparison is cheap and decides any eps exactly
+        plan = [("regions", run_regions, left), ("milp", run_milp, left)]
+    elif f.n_relus + g.n_relus <= PORTFOLIO_MILP_FIRST_RELUS:
+        # small pair: its MILP is cheap and sees the two nets' differences cancel
+        plan = [("milp", run_milp, lambda: share(PORTFOLIO_MILP_SHARE, PORTFOLIO_MILP_S))]
+        plan += [("regions", run_regions, left)] if regions else []
+        plan += [("bab", run_bab, left)]
+    else:
+        plan = [("bab", run_bab, lambda: share(PORTFOLIO_BAB_SHARE, PORTFOLIO_BAB_S)), ("milp", run_milp, left)]
+        plan += [("regions", run_regions, left)] if regions else []
+    last = None
+    for name, run, budget in plan:
+        if last is not None and not has_time():
+            break
+        res = last = run(budget())
+        done = record(res, "regions" if name == "regions" else res.method)
         if done is not None:
             return done
     out = best if best is not None else last
