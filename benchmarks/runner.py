@@ -13,9 +13,7 @@ imported by :func:`load_suites`), or call :func:`register_suite` yourself before
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
-import glob
 import importlib
 import json
 import os
@@ -87,24 +85,18 @@ def load_suites() -> dict[str, Suite]:
 # -- machine ---------------------------------------------------------------------------------------
 
 def set_blas_threads(n: int) -> str:
-    """Limit the BLAS bundled with numpy to ``n`` threads (the bound engines do many small
-    products, for which threads only add contention on a shared machine).  Returns what was done."""
-    import numpy as np
+    """Limit BLAS to ``n`` threads for the rest of the process, inside ``relucert.verify`` calls
+    too (the bound engines do many small products, for which threads only add contention on a
+    shared machine).  Returns what was done."""
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    libdir = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    names = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-             "openblas_set_num_threads")
-    for lib in sorted(glob.glob(str(libdir / "*openblas*"))):
-        try:
-            h = ctypes.CDLL(lib)
-        except OSError:
-            continue
-        for fn in names:
-            if hasattr(h, fn):
-                getattr(h, fn)(int(n))
-                return f"{Path(lib).name}:{fn}({n})"
-    os.environ["OPENBLAS_NUM_THREADS"] = str(n)
-    return f"OPENBLAS_NUM_THREADS={n} (environment only; takes effect in new processes)"
+    from relucert.verify import api
+
+    api.BLAS_THREADS = int(n)
+    threadpool_limits(limits=int(n), user_api="blas")
+    libs = [f"{Path(i['filepath']).name} ({i.get('internal_api')}): {i['num_threads']} thread(s)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(libs) or "no BLAS library loaded"
 
 
 def _cpu_model() -> str:

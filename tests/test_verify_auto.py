@@ -176,3 +176,28 @@ def test_auto_portfolio_on_a_shifted_rewrite_proves_and_refutes():
     res = verify(f, g2, box, EpsEquivalence(0.2), time_limit=4)
     assert res.verdict is Verdict.NOT_EQUIVALENT
     assert res.counterexample.value > Fraction(1, 5)
+
+
+def test_verify_runs_blas_on_one_thread_and_restores_it(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return sorted({i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"})
+
+    seen, inner = [], api._verify
+
+    def spy(*args, **kw):
+        seen.append(blas_threads())
+        return inner(*args, **kw)
+
+    monkeypatch.setattr(api, "_verify", spy)
+    f = small_regressor((3, 16, 16, 1), seed=1)
+    g = prune_smallest(f, 0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == [2]                # numpy's bundled OpenBLAS
+        res = verify(f, g, Box.cube(3), EpsEquivalence(10.0))
+        assert blas_threads() == [2]                # restored after the call
+        monkeypatch.setattr(api, "BLAS_THREADS", None)
+        verify(f, g, Box.cube(3), EpsEquivalence(10.0))
+    assert res.verdict is Verdict.EQUIVALENT
+    assert seen == [[1], [2]]                       # one thread inside; None leaves BLAS alone
