@@ -132,3 +132,46 @@ def test_proved_claims_hold_at_sampled_points(seed, frac):
         assert _exact_gap(f, g, X[int(np.argmax(gap))], [0]) <= Fraction(out.upper)
     elif out.status == "found":
         assert _exact_gap(f, g, out.best_x, [0]) > Fraction(eps)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_skip_stable_rows_stay_sound_at_exact_points(seed):
+    """``skip_stable`` (back-substitute only the neurons not stable in both nets): every hidden
+    layer's ``z^f`` and ``D`` bounds still contain the exact rational values at sampled points, the
+    output bound contains the exact difference, and it stays close to the full pass's."""
+    from relucert.bounds.differential import DiffPair, diff_bounds_batch
+
+    f, g = _pair(seed, (3, 10, 10, 10, 2), sigma=1e-2)
+    pair = DiffPair(f, g)
+    rng = np.random.default_rng(seed + 20)
+    c = rng.normal(size=(4, 3))
+    w = 0.3 * np.abs(rng.normal(size=(4, 3)))
+    lo, hi = c - w, c + w
+    st_all, (l0, h0) = diff_bounds_batch(pair, lo, hi)
+    st, (l1, h1) = diff_bounds_batch(pair, lo, hi, skip_stable=True)
+    # close to the full pass (a stable neuron's looser range can only loosen the next layer's
+    # interval bounds, which the back-substitution mostly supersedes)
+    wid = np.maximum(h0 - l0, 1e-12)
+    assert np.all(np.abs(l1 - l0) <= 0.02 * wid) and np.all(np.abs(h1 - h0) <= 0.02 * wid)
+    for bi in range(4):
+        pts = [lo[bi], hi[bi], 0.5 * (lo[bi] + hi[bi])] + [lo[bi] + rng.uniform(size=3) * (hi[bi] - lo[bi])
+                                                            for _ in range(4)]
+        for x in pts:
+            xs = [Fraction(float(v)) for v in x]
+            hf, hg = xs, xs
+            for k, (Lf, Lg) in enumerate(zip(f.layers, g.layers)):
+                zf = [sum((Fraction(float(a)) * b for a, b in zip(row, hf)), Fraction(0)) + Fraction(float(bb))
+                      for row, bb in zip(Lf.weight, Lf.bias)]
+                zg = [sum((Fraction(float(a)) * b for a, b in zip(row, hg)), Fraction(0)) + Fraction(float(bb))
+                      for row, bb in zip(Lg.weight, Lg.bias)]
+                if k < len(st.zf):
+                    fl, fh = st.zf[k]
+                    dl, dh = st.dd[k]
+                    for j in range(len(zf)):
+                        assert Fraction(float(fl[bi, j])) <= zf[j] <= Fraction(float(fh[bi, j])), (k, j)
+                        assert Fraction(float(dl[bi, j])) <= zg[j] - zf[j] <= Fraction(float(dh[bi, j])), (k, j)
+                hf = [max(v, Fraction(0)) for v in zf]
+                hg = [max(v, Fraction(0)) for v in zg]
+            for j in range(len(zf)):
+                assert Fraction(float(l1[bi, j])) <= zg[j] - zf[j] <= Fraction(float(h1[bi, j]))
+

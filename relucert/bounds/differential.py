@@ -247,13 +247,20 @@ def _backsub_f(pair: DiffPair, st: _State, k: int, Lz: np.ndarray, c: np.ndarray
 
 
 def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.ndarray | None = None,
-                      init: list | None = None, backsub_rows: str = "both"):
+                      init: list | None = None, backsub_rows: str = "both", skip_stable: bool = False):
     """Bounds for a batch of boxes (B, n).
 
     ``init``: optional sound bounds already known for each hidden layer, a list of
     ``(zf_lo, zf_hi, d_lo, d_hi)`` arrays (B, width) (e.g. from the forward symbolic pass of
     :mod:`relucert.bounds.symbolic`); they are intersected with the interval bounds before any
     back-substitution, so fewer neurons are unstable and fewer rows are back-substituted.
+
+    ``skip_stable``: back-substitute only the neurons not stable in both nets (by the bounds known
+    before the back-substitution: interval, ``init``).  A neuron stable in ``f`` and in ``g`` has an
+    exact relaxation of ``h^f`` and of ``phi`` whatever its bounds, which then only enter the
+    a-priori rounding-error terms and the interval bounds of the next layer; they stay sound (the
+    interval, ``init`` and one-layer ``D`` bounds), only looser.  Off by default (every neuron not
+    inactive in both nets is back-substituted, as MILP encodings want the tight ranges).
 
     Returns ``(st, (lo, hi))`` where the second item bounds ``C (g(x) - f(x))`` (``C`` defaults
     to the identity), i.e. ``lo <= C (g - f) <= hi`` on each box.
@@ -286,6 +293,8 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             # the bounds; for the others tighter z^f bounds also tighten g = f + D and the next
             # layer's intervals)
             mask_d = ~((fh_ <= 0) & (gh_ <= 0))
+            if skip_stable:
+                mask_d &= ~(((fl_ >= 0) | (fh_ <= 0)) & ((gl_ >= 0) | (gh_ <= 0)))
             mask_f = mask_d.copy()
             if backsub_rows == "d":
                 mask_f = np.zeros_like(mask_f)

@@ -223,14 +223,16 @@ class DistanceBaB:
     ``lookahead`` one of ``"off"``, ``"stall"`` (default), ``"all"`` (strong branching: see the
     module docstring), ``stall_ratio`` (default 0.9), ``lookahead_factor`` (default 20: with
     ``"stall"``, only nodes whose bound is at most this factor times the target), ``reuse_parent`` (default True: intersect
-    each node's hidden-layer bounds with its parent's), ``seed`` for the sampling."""
+    each node's hidden-layer bounds with its parent's), ``skip_stable`` (default True: the
+    back-substituted bound skips the rows of neurons stable in both nets, see
+    :func:`relucert.bounds.differential.diff_bounds_batch`), ``seed`` for the sampling."""
 
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
                  seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf,
                  lookahead: str = "stall", stall_ratio: float = 0.9, lookahead_factor: float = 20.0,
-                 reuse_parent: bool = True):
+                 reuse_parent: bool = True, skip_stable: bool = True):
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
@@ -271,6 +273,7 @@ class DistanceBaB:
         self.lookahead = lookahead
         self.lookahead_factor = float(lookahead_factor)
         self.reuse_parent = bool(reuse_parent)
+        self.skip_stable = bool(skip_stable)
         self.stall_ratio = float(stall_ratio)
         self.n_cheap = 0
         self.n_tight = 0
@@ -317,7 +320,8 @@ class DistanceBaB:
             idx = np.flatnonzero(sel)
             if idx.size:
                 init = [tuple(a[idx] for a in lay) for lay in self._sym.last_layers]
-                st, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init)
+                st, (bl, bh) = diff_bounds_batch(self._pair, lo[idx], hi[idx], C=self.S, init=init,
+                                                   skip_stable=self.skip_stable)
                 self.n_tight += idx.size
                 tight[idx] = _no_nan(np.maximum(bh, -bl).max(axis=1))
                 q[idx] = np.minimum(q[idx], tight[idx])
