@@ -175,3 +175,44 @@ def test_skip_stable_rows_stay_sound_at_exact_points(seed):
             for j in range(len(zf)):
                 assert Fraction(float(l1[bi, j])) <= zg[j] - zf[j] <= Fraction(float(h1[bi, j]))
 
+
+@pytest.mark.parametrize("top", [1, 2, None])
+def test_strong_branching_on_the_top_cheap_splits_keeps_verdicts(top):
+    """``strong_top``: strong branching computes the back-substituted bound only for the splits
+    whose cheap bounds rank best; verdicts and the tree stay valid, and the split choice still finds
+    the one input that matters."""
+    f, g = _pair(2)
+    lo, hi = -np.ones(3), np.ones(3)
+    X = _samples(lo, hi)
+    smax = float(np.abs(g(X) - f(X)).max())
+    bab = DistanceBaB(f, g, [0, 1], batch=8, lookahead="all", strong_top=top)
+    out = bab.run(lo, hi, threshold=1.5 * smax, time_limit=60)
+    assert out.status == "below" and smax <= out.upper <= 1.5 * smax
+    assert out.stats["strong_branched"] > 0
+    leaves = np.flatnonzero(~np.isnan(out.tree.leaf_bound))
+    assert np.all(out.tree.leaf_bound[leaves] <= 1.5 * smax)
+    if top is not None:
+        assert bab.n_tight < bab.n_cheap
+    out = DistanceBaB(f, g, [0, 1], lookahead="all", strong_top=top).run(
+        lo, hi, threshold=0.7 * smax, stop_value=0.7 * smax, time_limit=60)
+    assert out.status == "found" and _exact_gap(f, g, out.best_x, [0, 1]) > Fraction(0.7 * smax)
+    # only input 0 matters: the cheap ranking keeps strong branching on it
+    rng = np.random.default_rng(4)
+    W1 = np.zeros((8, 3))
+    W1[:, 0] = rng.normal(size=8)
+    b1 = 0.1 * rng.normal(size=8)
+    W2 = rng.normal(size=(1, 8))
+    f1 = Network.from_weights([W1, W2], [b1, np.zeros(1)])
+    g1 = Network.from_weights([W1 * 1.01, W2], [b1, np.zeros(1)])
+    X = _samples(lo, hi)
+    smax = float(np.abs(g1(X) - f1(X)).max())
+    out = DistanceBaB(f1, g1, [0], lookahead="all", split="width", strong_top=top).run(
+        lo, hi, threshold=1.05 * smax, time_limit=60)
+    assert out.status == "below"
+    assert set(out.tree.dim[out.tree.dim >= 0].tolist()) == {0}
+
+
+def test_bad_strong_top_is_rejected():
+    f, g = _pair(5, (2, 4, 1))
+    with pytest.raises(SpecError, match="strong_top must be >= 1"):
+        DistanceBaB(f, g, [0], strong_top=0)

@@ -23,7 +23,11 @@ Strong branching (``lookahead``, default ``"stall"``): a node whose own bound is
 ``stall_ratio`` (0.9) times its parent's (the last split gained little) and within
 ``lookahead_factor`` (20) of the target chooses its split by bounding
 both halves of every split (``2 n`` boxes, one vectorised call) and taking the input whose worse
-half is smallest; those children are kept.  On ACAS Xu the sensitivity rule often picks an input
+half is smallest; those children are kept.  All ``2 n`` halves get the cheap bound; only the
+``strong_top`` (default 1) splits whose worse half has the smallest cheap bound also get the
+back-substituted one; a split left with its cheap bound is never chosen over a computed one
+(a box's bound is the smaller of the two), so with ``strong_top=1`` the split is chosen by the
+cheap bound alone and the back-substituted bound is paid only for the two children kept.  On ACAS Xu the sensitivity rule often picks an input
 whose halves keep the parent's bound while another input divides it by ten, and the search stalls.
 
 Parent reuse (``reuse_parent``, default on): a sub-box's values lie in its parent's ranges, so
@@ -225,14 +229,16 @@ class DistanceBaB:
     ``"stall"``, only nodes whose bound is at most this factor times the target), ``reuse_parent`` (default True: intersect
     each node's hidden-layer bounds with its parent's), ``skip_stable`` (default True: the
     back-substituted bound skips the rows of neurons stable in both nets, see
-    :func:`relucert.bounds.differential.diff_bounds_batch`), ``seed`` for the sampling."""
+    :func:`relucert.bounds.differential.diff_bounds_batch`), ``strong_top`` (default 1; ``None``:
+    every split) the number of splits per strong-branched node that get the back-substituted
+    bound, ``seed`` for the sampling."""
 
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
                  seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf,
                  lookahead: str = "stall", stall_ratio: float = 0.9, lookahead_factor: float = 20.0,
-                 reuse_parent: bool = True, skip_stable: bool = True):
+                 reuse_parent: bool = True, skip_stable: bool = True, strong_top: int | None = 1):
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
@@ -274,6 +280,9 @@ class DistanceBaB:
         self.lookahead_factor = float(lookahead_factor)
         self.reuse_parent = bool(reuse_parent)
         self.skip_stable = bool(skip_stable)
+        if strong_top is not None and int(strong_top) < 1:
+            raise SpecError(f"strong_top must be >= 1 or None, got strong_top={strong_top!r}")
+        self.strong_top = None if strong_top is None else int(strong_top)
         self.stall_ratio = float(stall_ratio)
         self.n_cheap = 0
         self.n_tight = 0
@@ -284,12 +293,14 @@ class DistanceBaB:
         """Sound upper bound of Q on each box (B,)."""
         return self.bound_and_dims(lo, hi, target, None)[0]
 
-    def bound_and_dims(self, lo, hi, target, root_width, tight_ok=None, prior=None):
+    def bound_and_dims(self, lo, hi, target, root_width, tight_ok=None, prior=None, tight_pick=None):
         """Sound upper bounds of Q on each box, the preferred split input of each box, the
         back-substituted bound where it was computed (nan elsewhere), and the hidden-layer bounds
         of each box, flattened (B, T).  ``tight_ok`` (mask) limits the boxes that may get the
         back-substituted bound; ``prior`` (B, T) holds sound hidden-layer bounds known on each box
-        (its parent's: a sub-box's values lie in its parent's ranges), intersected with the new ones."""
+        (its parent's: a sub-box's values lie in its parent's ranges), intersected with the new ones.
+        ``tight_pick``: a function of the cheap bounds (B,) returning the mask of the boxes that may
+        get the back-substituted bound (with ``tight_ok``)."""
         lo = np.atleast_2d(lo)
         hi = np.atleast_2d(hi)
         tight = np.full(len(lo), np.nan)
@@ -317,6 +328,8 @@ class DistanceBaB:
                 sel &= q <= self.cascade_factor * max(target, 0.0)
             if tight_ok is not None:
                 sel &= tight_ok
+            if tight_pick is not None:
+                sel &= tight_pick(q)
             idx = np.flatnonzero(sel)
             if idx.size:
                 init = [tuple(a[idx] for a in lay) for lay in self._sym.last_layers]
@@ -353,8 +366,25 @@ class DistanceBaB:
         L2, H2 = lo[kk].copy(), hi[kk].copy()
         L2[np.arange(kk.size), jj] = mid
         m = kk.size
+
+        def pick(q):
+            # the back-substituted bound only for the ``strong_top`` splits of each box whose worse
+            # half has the smallest cheap bound (the others keep the cheap one: sound, and never
+            # chosen over a split whose tight bound was computed, as a bound is min(cheap, tight))
+            if self.strong_top is None or self.strong_top >= n:
+                return np.ones(q.size, dtype=bool)
+            w = np.full((k, n), np.inf)
+            w[kk, jj] = np.maximum(q[:m], q[m:])
+            top = np.argsort(w, axis=1, kind="stable")[:, :self.strong_top]
+            keep = np.zeros((k, n), dtype=bool)
+            np.put_along_axis(keep, top, True, 1)
+            keep &= cand
+            sel = keep[kk, jj]
+            return np.concatenate([sel, sel])
+
         ub, cd, ct, cl = self.bound_and_dims(np.vstack([L1, L2]), np.vstack([H1, H2]), tgt, root_width,
-                                             np.concatenate([ok[kk], ok[kk]]), np.concatenate([prior[kk], prior[kk]]))
+                                             np.concatenate([ok[kk], ok[kk]]), np.concatenate([prior[kk], prior[kk]]),
+                                             tight_pick=pick)
         worst = np.full((k, n), np.inf)
         total = np.full((k, n), np.inf)
         worst[kk, jj] = np.maximum(ub[:m], ub[m:])
