@@ -19,24 +19,40 @@ def _net(sizes, seed):
     return small_regressor(tuple(sizes), seed=seed)
 
 
+def _step_net():
+    """relu(x) - relu(x - 1/2), the reference's Theorem 2 target (C-T2)."""
+    import numpy as np
+
+    from relucert import Network
+
+    return Network([(np.array([[1.0], [1.0]]), np.array([0.0, -0.5])), (np.array([[1.0, -1.0]]), np.zeros(1))])
+
+
 def _box(d, r=1.0):
     from relucert import Box
 
     return Box.cube(d, -r, r)
 
 
-def _rewrite_case(name, transform, build, box, expected, *, group, time_limit):
+def _rewrite_case(name, transform, build, box, expected, *, group, time_limit, eps=None, method="auto",
+                  apply_box=True, params=None):
+    """``eps``: check ``|new - reference| <= eps`` on ``box`` instead of the claim's own eps;
+    ``apply_box=False``: apply the transform without a box (its all-of-R^d form)."""
     def run():
+        import dataclasses
+
         from relucert import transforms
 
         t0, c0 = time.perf_counter(), time.process_time()
         net = build()
-        new, claim = transforms.apply(transform, net, box)
-        res = transforms.check(new, claim, time_limit=time_limit)
+        new, claim = transforms.apply(transform, net, box if apply_box else None, **(params or {}))
+        if eps is not None:
+            claim = dataclasses.replace(claim, eps=max(claim.eps, eps), box=box)
+        res = transforms.check(new, claim, box=box, method=method, time_limit=time_limit)
         rec = {"verdict": res.verdict.name, "time_s": time.process_time() - c0,
                "wall_s": time.perf_counter() - t0, "method": res.method,
                "sizes_in": "-".join(map(str, net.sizes)), "width_out": new.width, "depth_out": new.depth,
-               "claim": claim.kind}
+               "claim": claim.kind, "eps": claim.eps}
         if res.counterexample is not None:
             rec["detail"] = res.counterexample.detail
         elif res.verdict.name == "UNKNOWN":
@@ -65,6 +81,46 @@ def regression(quick: bool, options: dict) -> list[Case]:
     if not quick:
         cases.append(_rewrite_case("fan-deep 2-4-4-1", "fan-deep", lambda: _net([2, 4, 4, 1], 3), _box(2),
                                    "EQUIVALENT", group="fan", time_limit=tl))
+    cases += _more_exact_rewrites(quick, tl)
+    return cases
+
+
+# (transform, sizes, method, in quick mode, group, apply with the box): the exact transforms not
+# covered above, at sizes measured to decide in about a second (d >= 3 with eps = 0 needs the exact
+# region prover, forced by method="regions"; z3 and BaB/MILP did not decide these in 60 s).
+_EXACT_CASES = [
+    ("arora-maxaffine", (1, 4, 1), "auto", True, "arora", True),
+    ("arora-maxaffine", (2, 4, 1), "auto", False, "arora", True),
+    ("arora-maxaffine", (3, 4, 1), "regions", False, "arora", True),
+    ("max-tree", (2, 8, 4), "auto", True, "max-tree", True),
+    ("max-tree", (3, 6, 4), "regions", False, "max-tree", True),
+    ("fan-wide", (2, 4, 4, 1), "auto", False, "fan", True),
+    ("fan-wide", (3, 4, 1), "regions", True, "fan", True),
+    ("fan-deep", (1, 8, 8, 1), "auto", True, "fan", True),
+    ("fan-deep", (3, 4, 1), "regions", False, "fan", True),
+    ("vardi-deep", (2, 4, 4, 1), "auto", True, "vardi", True),
+    ("vardi-deep", (3, 4, 1), "regions", False, "vardi", True),
+    ("vardi-narrow", (2, 8, 1), "auto", False, "vardi", False),     # the all-of-R^2 form (width 2d+3)
+    ("vardi-narrow", (3, 8, 1), "regions", False, "vardi", True),   # the --box form (width d+3)
+    ("vardi-rescale", (2, 16, 16, 1), "auto", True, "vardi", True),
+    ("vardi-rescale", (5, 64, 64, 1), "auto", False, "vardi", True),
+    ("vardi-rescale", (8, 256, 256, 1), "auto", False, "vardi", True),
+    ("prune", (2, 32, 32, 1), "auto", True, "structural", True),
+    ("prune", (6, 64, 64, 1), "auto", False, "structural", True),
+    ("prune", (8, 256, 256, 1), "auto", False, "structural", True),
+]
+
+
+def _more_exact_rewrites(quick, tl):
+    cases = []
+    for t, sizes, method, in_quick, group, with_box in _EXACT_CASES:
+        if quick and not in_quick:
+            continue
+        name = f"{t} {'-'.join(map(str, sizes))}" + ("" if with_box else " (no box)")
+        for eps in ((None,) if quick else (None, 1e-6)):
+            label = name if eps is None else f"{name} eps={eps:g}"
+            cases.append(_rewrite_case(label, t, lambda s=sizes: _net(s, 3), _box(sizes[0]), "EQUIVALENT",
+                                       group=group, time_limit=tl, eps=eps, method=method, apply_box=with_box))
     return cases
 
 
@@ -80,6 +136,109 @@ def classification(quick: bool, options: dict) -> list[Case]:
         for seed in ((1,) if quick else (1, 2)):
             cases.append(_rewrite_case(f"{t} 2-6-1 seed {seed}", t, lambda s=seed: _net([2, 6, 1], s), _box(2),
                                        "EQUIVALENT", group="demorgan", time_limit=tl))
+    cases += _demorgan_nd_cases(quick, tl)
+    cases += _top1_cases(quick, tl)
+    return cases
+
+
+# (d, hidden width, seed): classifiers on [-1, 1]^d whose positive region (a union of polytopes,
+# enumerated exactly) is rebuilt as OR of ANDs (wide) and AND of ORs (deep); quick runs the first
+_DEMORGAN_ND = [(6, 3, 1), (3, 3, 1), (4, 3, 2), (5, 3, 2)]
+
+
+def _demorgan_nd_cases(quick, tl):
+    cases = []
+    for d, w, seed in _DEMORGAN_ND[:1] if quick else _DEMORGAN_ND:
+        for t in ("demorgan-wide",) if quick else ("demorgan-wide", "demorgan-deep"):
+            cases.append(_rewrite_case(f"{t} {d}-{w}-1 seed {seed}", t, lambda d=d, w=w, s=seed: _net([d, w, 1], s),
+                                       _box(d), "EQUIVALENT", group="demorgan", time_limit=tl))
+    return cases
+
+
+def _multiclass(d, w, k, seed=7):
+    return _net([d, w, w, k], seed)
+
+
+def _scale_shift(net):
+    """``g = 2 f + v.h + 1/4`` on every output (``h`` the last hidden layer): differences between
+    classes double, so argmax is the same everywhere, but g is not a structural copy of f."""
+    import numpy as np
+
+    from relucert import Network
+
+    *hidden, last = net.layers
+    v = np.round(np.random.default_rng(0).normal(size=last.weight.shape[1]) * 64) / 64
+    return Network([(L.weight, L.bias) for L in hidden] + [(2 * last.weight + v[None, :], 2 * last.bias + 0.25)])
+
+
+def _bias_flip(net, shift):
+    """Class 0's output raised by ``shift``: argmax changes where f's lead is below ``shift``."""
+    from relucert import Network
+
+    *hidden, last = net.layers
+    b = last.bias.copy()
+    b[0] += shift
+    return Network([(L.weight, L.bias) for L in hidden] + [(last.weight, b)])
+
+
+def _top1_case(name, build_f, make_g, box, expected, *, margin, time_limit, method="auto"):
+    """Top-1 (argmax, ties to the lowest index) equivalence of ``f`` and ``make_g(f)`` where f leads by
+    at least ``margin``; ``make_g`` is a transform name or a function."""
+    def run():
+        from relucert import Top1Equivalence, transforms, verify
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        f = build_f()
+        g = transforms.apply(make_g, f, box)[0] if isinstance(make_g, str) else make_g(f)
+        res = verify(f, g, box, Top1Equivalence(margin=margin), method=method, time_limit=time_limit)
+        rec = {"verdict": res.verdict.name, "time_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
+               "method": res.method, "sizes_in": "-".join(map(str, f.sizes)), "width_out": g.width,
+               "depth_out": g.depth, "claim": "top1", "margin": margin}
+        if res.counterexample is not None:
+            ce = res.counterexample
+            rec["detail"] = (f"argmax f = {_argmax(ce.f)}, argmax g = {_argmax(ce.g)} at x = "
+                             f"[{', '.join(f'{float(v):.4g}' for v in ce.x)}]")
+        elif res.verdict.name == "UNKNOWN":
+            rec["detail"] = res.reason
+        return rec
+
+    return Case(name, (expected,), run, group="top1")
+
+
+def _argmax(values):
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def _top1_cases(quick, tl):
+    """Small multi-class nets against exact rewrites (settled structurally), a rewrite that keeps argmax
+    but not the function (needs a solver), and mutations that change argmax somewhere."""
+    cases = []
+    dims = (2, 4) if quick else (2, 3, 4, 5, 6)
+    for d in dims:
+        k = 3 if d < 5 else 4
+        w = 8 if d < 6 else 16
+        sz = f"{d}-{w}-{w}-{k}"
+        mk = (lambda d=d, w=w, k=k: _multiclass(d, w, k))
+        for t in (("permute", "deepen", "widen") if d in (2, 4) else ()):
+            cases.append(_top1_case(f"top1 {t} {sz}", mk, t, _box(d), "EQUIVALENT", margin=0.0, time_limit=tl))
+        cases.append(_top1_case(f"top1 scale-shift {sz} margin 0.01", mk, _scale_shift, _box(d), "EQUIVALENT",
+                                margin=0.01, time_limit=tl))
+        # raising class 0 by 0.05 flips argmax near its boundary (refuted) but not where f leads by 0.2
+        cases.append(_top1_case(f"top1 class-0 bias +0.05 {sz}", mk, lambda f: _bias_flip(f, 0.05), _box(d),
+                                "NOT_EQUIVALENT", margin=0.0, time_limit=tl))
+        cases.append(_top1_case(f"top1 class-0 bias +0.05 {sz} margin 0.2", mk, lambda f: _bias_flip(f, 0.05),
+                                _box(d), "EQUIVALENT", margin=0.2, time_limit=tl))
+        if d in (2, 4):
+            cases.append(_top1_case(f"top1 mutate-perturb {sz}", mk, "mutate-perturb", _box(d), "NOT_EQUIVALENT",
+                                    margin=0.0, time_limit=tl))
+    if not quick:
+        # margin 0 with g's ties exactly on f's: the MILP cannot separate 0 from its tolerance; z3 is exact
+        cases.append(_top1_case("top1 scale-shift 2-8-8-3 margin 0 (z3)", lambda: _multiclass(2, 8, 3), _scale_shift,
+                                _box(2), "EQUIVALENT", margin=0.0, time_limit=tl, method="smt"))
     return cases
 
 
@@ -100,6 +259,12 @@ def negative(quick: bool, options: dict) -> list[Case]:
             cases.append(_rewrite_case(f"mutate-{kind} {'-'.join(map(str, sizes))}", f"mutate-{kind}",
                                        lambda s=sizes: _net(s, 4), _box(d), "NOT_EQUIVALENT", group="mutate",
                                        time_limit=tl))
+    cases.append(_rewrite_case("fan-simplex-deep-sup 1-4-1", "fan-simplex-deep-sup", lambda: _net([1, 4, 1], 5),
+                               _box(1), "NOT_EQUIVALENT", group="fan", time_limit=tl))
+    # C-T2-full with c0 = 2 (the reference's c0 = 5 pipeline is far too big to check): the packed-integer
+    # net is within eps off its bad slabs but not on the whole box
+    cases.append(_rewrite_case("vardi-approx-sup relu(x)-relu(x-1/2) c0=2", "vardi-approx-sup", _step_net,
+                               _box(1), "NOT_EQUIVALENT", group="vardi", time_limit=tl, params={"c0": 2}))
     if not quick:
         cases.append(_rewrite_case("demorgan-sampled 2-6-1", "demorgan-sampled", lambda: _net([2, 6, 1], 9), _box(2),
                                    "NOT_EQUIVALENT", group="demorgan", time_limit=tl))
