@@ -20,7 +20,13 @@ With sound pre-activation bounds ``lo <= z <= hi`` (valid for every ``x`` in the
 * ``hi <= 0`` (stable inactive): ``h = 0``; the neuron is dropped;
 * ``lo >= 0`` (stable active): ``h = z``; no binary, no row (``z`` is substituted);
 * otherwise one binary ``d`` and the tight big-M rows
-  ``h >= z``, ``h >= 0`` (column bound), ``h <= z - lo (1 - d)``, ``h <= hi d``.
+  ``h >= z``, ``h >= 0`` (column bound), ``h <= z - lo (1 - d)``, ``h <= hi d``;
+* unstable only by a hair (``min(-lo, hi) <= NEAR_STABLE * max(1, |lo|, |hi|)``, typically the
+  rounding hair of an exact 0): no binary, the relaxation ``max(z, 0) <= h <= min(z - lo, hi)``
+  (valid on all of ``[lo, hi]``, within the hair of relu);
+* unstable neurons of one layer with equal weight rows (``z_i = z_j + c``, e.g. the halves of a
+  ramp ``relu(s + 1) - relu(s)``) are tied by the valid rows ``c d_j <= h_i - h_j <= c d_i``,
+  ``d_j <= d_i`` (``pair_cuts``).
 
 With sound bounds the feasible set, projected onto the inputs, is exactly the box, and every
 output column equals the network's output (up to the solver's float tolerances).  The bounds
@@ -68,6 +74,9 @@ from ._common import (
 __all__ = ["MilpBuilder", "MilpProblem", "NetVars", "Z_MODES"]
 
 Z_MODES = ("implicit", "explicit")
+#: an unstable neuron whose ``-lo`` or ``hi`` is at most this (relative to ``max(1, |lo|, |hi|)``)
+#: gets no binary (see ``add_network``)
+NEAR_STABLE = 1e-12
 _INF = np.inf
 
 
@@ -377,13 +386,14 @@ class MilpBuilder:
         return cols, vals
 
     # -- networks ----------------------------------------------------------------------------
-    def add_network(self, net: Network, bounds, *, tag: str, output_bounds=None) -> NetVars:
+    def add_network(self, net: Network, bounds, *, tag: str, output_bounds=None, pair_cuts: bool = True) -> NetVars:
         """Encode ``net`` on the shared input columns.
 
         ``bounds``: one ``(lo, hi)`` pair of float arrays per hidden layer (the pre-activation
         bounds, sound over the box), optionally followed by one pair for the outputs, which then
         bound the output columns (as does ``output_bounds``; give at most one of the two).
-        Output columns are otherwise free.
+        Output columns are otherwise free.  With ``pair_cuts``, unstable neurons of a layer with
+        equal weight rows are tied by the rows of :meth:`_add_pair_cuts` (ramps).
         """
         check_network(net, self.box, what=repr(tag))
         check_tag(tag, self.nets)
@@ -420,9 +430,24 @@ class MilpBuilder:
                 Z = sp.csr_matrix((np.ones(live.size), (live, zcol[live])), shape=(m, self._n))
                 zc = np.zeros(m)
             pre_cols.append(_ro(zcol))
+            # unstable by a hair only (|lo| or hi below NEAR_STABLE relative; typically a rounding
+            # hair of an exact 0): the binary-free relaxation max(z, 0) <= h <= min(z - lo, hi)
+            # (valid on all of [lo, hi], and within the hair of relu)
+            near = (np.minimum(-lo[u], hi[u]) <= NEAR_STABLE * np.maximum(1.0, np.maximum(-lo[u], hi[u])))
+            un = u[near]
+            u = u[~near]
             k = u.size
             hcol = np.full(m, -1, dtype=np.int64)
             dcol = np.full(m, -1, dtype=np.int64)
+            if un.size:
+                kn = un.size
+                hcol[un] = self.add_columns(kn, 0.0, hi[un], prefix=f"{tag}_hn{l + 1}")
+                Zn = Z[un].tocoo()
+                arn = np.arange(kn)
+                # h - z >= 0  and  h - z <= -lo
+                self._add_rows(np.concatenate([arn, Zn.row]), np.concatenate([hcol[un], Zn.col]),
+                               np.concatenate([np.ones(kn), -Zn.data]), zc[un], _sub_up(zc[un], lo[un]), kn,
+                               f"{tag}_near{l + 1}")
             if k:
                 hcol[u] = self.add_columns(k, 0.0, hi[u], prefix=f"{tag}_h{l + 1}")
                 dcol[u] = self.add_columns(k, 0.0, 1.0, integer=True, prefix=f"{tag}_d{l + 1}")
@@ -438,6 +463,8 @@ class MilpBuilder:
                 # (3) h <= hi d             ->  h - hi d <= 0
                 self._add_rows(np.concatenate([ar, ar]), np.concatenate([hu, du]),
                                np.concatenate([np.ones(k), -uu]), -_INF, 0.0, k, f"{tag}_on{l + 1}")
+            if pair_cuts and k >= 2:
+                self._add_pair_cuts(L, lo, hi, ph, hcol, dcol, f"{tag}_pair{l + 1}")
             if explicit:
                 hcol[act] = zcol[act]
                 sel = np.flatnonzero(hcol >= 0)
@@ -446,8 +473,9 @@ class MilpBuilder:
             else:
                 Zc = Z.tocoo()
                 keep = act[Zc.row]
-                H = sp.csr_matrix((np.concatenate([Zc.data[keep], np.ones(k)]),
-                                   (np.concatenate([Zc.row[keep], u]), np.concatenate([Zc.col[keep], hcol[u]]))),
+                hv = np.flatnonzero(hcol >= 0)
+                H = sp.csr_matrix((np.concatenate([Zc.data[keep], np.ones(hv.size)]),
+                                   (np.concatenate([Zc.row[keep], hv]), np.concatenate([Zc.col[keep], hcol[hv]]))),
                                   shape=(m, self._n))
                 hc = np.where(act, zc, 0.0)
             post_maps.append((H, _ro(hc.copy())))
@@ -467,6 +495,41 @@ class MilpBuilder:
                      post_maps=tuple(post_maps))
         self.nets[tag] = nv
         return nv
+
+    def _add_pair_cuts(self, L, lo, hi, ph, hcol, dcol, prefix: str) -> int:
+        """Rows tying unstable neurons with equal weight rows (``z_i = z_j + c``, ``c >= 0``):
+        ``c d_j <= h_i - h_j <= c d_i`` and ``d_j <= d_i``, for consecutive neurons of each group
+        sorted by bias (a ramp ``relu(s + 1) - relu(s)`` is then 0, ``s + 1`` or 1 as its
+        binaries say, instead of anything in a triangle of the width of ``s``'s range).
+
+        Valid for every input: ``h_i - h_j = relu(z_j + c) - relu(z_j)`` is 0 when ``z_i <= 0``
+        and ``c`` when ``z_j >= 0``, and the phase binaries ``d = [z > 0]`` satisfy every big-M
+        row and ``d_j <= d_i``.  ``c`` is bracketed by outward rounding.  Returns the rows added."""
+        from .obbt import neuron_groups
+
+        uns = dcol >= 0
+        rows, cols, vals, rlo, rhi = [], [], [], [], []
+        r = 0
+        for g in neuron_groups(L.weight):
+            g = g[uns[g]]
+            if g.size < 2:
+                continue
+            g = g[np.argsort(-L.bias[g], kind="stable")]
+            for i, j in zip(g[:-1], g[1:]):
+                bi, bj = float(L.bias[i]), float(L.bias[j])
+                c_lo = float(_sub_down(bi, bj))
+                c_hi = float(_sub_up(bi, bj))
+                hi_, hj, di, dj = int(hcol[i]), int(hcol[j]), int(dcol[i]), int(dcol[j])
+                # h_i - h_j - c d_j >= 0 ; h_i - h_j - c d_i <= 0 ; d_i - d_j >= 0
+                rows += [r, r, r, r + 1, r + 1, r + 1, r + 2, r + 2]
+                cols += [hi_, hj, dj, hi_, hj, di, di, dj]
+                vals += [1.0, -1.0, -max(c_lo, 0.0), 1.0, -1.0, -c_hi, 1.0, -1.0]
+                rlo += [0.0, -_INF, 0.0]
+                rhi += [_INF, 0.0, _INF]
+                r += 3
+        if r:
+            self._add_rows(np.array(rows), np.array(cols), np.array(vals), np.array(rlo), np.array(rhi), r, prefix)
+        return r
 
     @staticmethod
     def _affine(L, H: sp.csr_matrix, hc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:

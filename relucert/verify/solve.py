@@ -14,7 +14,10 @@ the LP's duals (Neumaier-Shcherbina), so the tightened bounds stay sound.
 
 A claim ``max Q <= t`` (or ``< t``) is split into sub-problems (per output and sign for
 ``|f_k - g_k|``, per class for top-1, per side for decisions), each ``max obj`` over the box.
-Sub-problems that the sound bounds already settle are skipped (``float-sound``).  Each MILP stops
+A decision claim with a small f (at most ``SPLIT_MAX_INPUTS`` inputs, ``SPLIT_MAX_RELUS`` ReLUs,
+``SPLIT_MAX_REGIONS`` linear regions) is split by f's exact linear regions instead: on each
+region f is affine, so each side is a MILP over g alone on a polytope, with g's bounds computed
+over that polytope (``_decision_split``).  Sub-problems that the sound bounds already settle are skipped (``float-sound``).  Each MILP stops
 as soon as
 
 * the dual bound proves the claim with the **safety margin**
@@ -278,6 +281,7 @@ def _pair_bounds(f: Network, g: Network, box: Box, *, tighten: bool, clock: _Clo
         # the differential pass also tightens the separate bounds
         bf = [(np.maximum(a, c[0]), np.minimum(b, d[0])) for (a, b), (c, d) in zip(bf, st.zf + [st.out_f])]
         bg = [(np.maximum(a, c[0]), np.minimum(b, d[0])) for (a, b), (c, d) in zip(bg, st.zg + [st.out_g])]
+    bf, bg = _grouped(f, box, bf), _grouped(g, box, bg)
     pb = _PairBounds(bf=bf, bg=bg, dd=dd, stack=Network.stack(f, g))
     if tighten and max(f.depth, g.depth) > 1:
         from ..encode.obbt import tighten_bounds_lp
@@ -294,6 +298,17 @@ def _pair_bounds(f: Network, g: Network, box: Box, *, tighten: bool, clock: _Clo
             pb.lps += int(st_.get("lps", 0))
         pb.tightened = True
     return pb
+
+
+def _grouped(net: Network, box: Box, bounds):
+    """``bounds`` intersected with the grouped interval bounds
+    (:func:`~relucert.encode.obbt.grouped_interval_bounds`) when ``net`` has neurons with equal
+    weight rows (ramps ``relu(s + 1) - relu(s)``, say)."""
+    from ..encode.obbt import grouped_interval_bounds, neuron_groups
+
+    if not any(neuron_groups(L.weight) for L in net.layers[:-1]):
+        return bounds
+    return grouped_interval_bounds(net, box, bounds)
 
 
 def _stack_objective_bounds(pb: _PairBounds, box: Box, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -674,6 +689,10 @@ def _decision_subs(ctx: _Ctx, pb: _PairBounds) -> list[_Sub]:
 
 def _milp(ctx: _Ctx) -> VerificationResult:
     spec = ctx.spec
+    if isinstance(spec, DecisionEquivalence) and SPLIT_DECISIONS:
+        res = _decision_split(ctx)
+        if res is not None:
+            return res
     pb = _pair_bounds(ctx.f, ctx.g, ctx.box, tighten=ctx.tighten, clock=ctx.clock)
     ctx.stats["lps"] = pb.lps
     ctx.stats["bounds"] = "crown+differential" if pb.dd is not None else "crown"
@@ -726,6 +745,197 @@ def _milp(ctx: _Ctx) -> VerificationResult:
     if isinstance(spec, EpsEquivalence):
         upper = min(upper, spec.eps)
     return ctx.result(Verdict.EQUIVALENT, lower, upper, StopReason.PROVED, soundness=soundness,
+                      witness=run.best_x, margin=run.margin if open_subs else None, extra=extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# decision claims split by f's linear regions
+# ---------------------------------------------------------------------------------------------
+#: decision claims go region by region of f (see ``_decision_split``) when f has at most this
+#: many inputs, ReLUs and linear regions on the box
+SPLIT_DECISIONS = True
+SPLIT_MAX_INPUTS = 8
+SPLIT_MAX_RELUS = 64
+SPLIT_MAX_REGIONS = 2000
+#: per region, g's bounds are CROWN (intersected with the grouped intervals) up to this depth;
+#: deeper nets with neuron groups get the grouped intervals alone (CROWN costs depth^2 there)
+SPLIT_CROWN_MAX_DEPTH = 16
+
+
+def _exact_row_to_float(a, h, xmax):
+    """Float ``(af, hf)`` with ``a.x <= h  =>  af.x <= hf`` for every ``|x_k| <= xmax_k`` (exact
+    rational ``a, h``; the rounding of ``a`` is paid for in ``hf``)."""
+    af = np.array([float(v) for v in a])
+    slack = sum((abs(Fraction(v) - Fraction(w)) * Fraction(float(m)) for v, w, m in zip(a, af, xmax)), Fraction(0))
+    return af, float_up(Fraction(h) + slack)
+
+
+def _cut_vertices(V, H, h, a, beta):
+    """Points whose hull is ``conv(V) ∩ {a.x <= beta}`` (exact): the vertices on the kept side
+    and the crossing point of every vertex pair on opposite sides that shares ``n - 1`` tight rows
+    of ``H x <= h`` (every edge does; a pair that is no edge gives a point of the cut polytope,
+    which changes no hull).  ``V``: the exact vertices of the polytope ``H x <= h``."""
+    n = len(V[0])
+    val = [sum((ai * x for ai, x in zip(a, v)), Fraction(0)) - beta for v in V]
+    keep = [v for v, t in zip(V, val) if t <= 0]
+    out_ = [i for i, t in enumerate(val) if t > 0]
+    in_ = [i for i, t in enumerate(val) if t < 0]
+    if not out_ or not in_:
+        return keep
+    rows = [(list(r), hh) for r, hh in zip(H, h) if any(x != 0 for x in r)]
+    tight = [frozenset(j for j, (r, hh) in enumerate(rows) if sum((x * y for x, y in zip(r, v)), Fraction(0)) == hh)
+             for v in V]
+    pts = list(keep)
+    for i in out_:
+        for j in in_:
+            if len(tight[i] & tight[j]) >= n - 1:
+                lam = val[j] / (val[j] - val[i])          # in (0, 1): the point u + lam (w - u) with a.x = beta
+                pts.append(tuple(V[j][k] + lam * (V[i][k] - V[j][k]) for k in range(n)))
+    return pts
+
+
+def _sub_bounds(net: Network, box: Box, vertices=None):
+    """Sound pre-activation bounds of ``net`` over ``box`` (hidden layers and output), and over
+    ``conv(vertices)`` (inside the box) when given."""
+    from ..bounds.interval import interval_bounds
+    from ..bounds.linear import crown_bounds
+    from ..encode.obbt import grouped_interval_bounds, neuron_groups
+
+    grouped = any(neuron_groups(L.weight) for L in net.layers[:-1])
+    if grouped and net.depth > SPLIT_CROWN_MAX_DEPTH:
+        b = interval_bounds(net, box)
+    else:
+        b = crown_bounds(net, box)
+    b = grouped_interval_bounds(net, box, b) if grouped else b
+    if vertices is not None:
+        from ..encode.obbt import polytope_bounds
+
+        b = polytope_bounds(net, vertices, b)
+    return b
+
+
+def _decision_split(ctx: _Ctx) -> VerificationResult | None:
+    """A decision claim proved region by region of f.
+
+    On each linear region ``R`` of f (exact, :func:`relucert.regions.linear_regions`; exact
+    vertices) f is the affine ``A x + c``, so ``f >= tau_f + gamma`` on ``R`` is one linear row:
+    each side of the claim becomes, per region, a MILP over g alone on the polytope
+    ``R ∩ {A x + c >= tau_f + gamma}`` (resp. ``<= tau_f - gamma``), inside the bounding box of
+    ``R``'s vertices, with g's bounds computed on that box (far fewer unstable neurons than on the
+    whole box).  A side whose premise fails at every vertex of ``R`` (exactly) is empty there.
+    The closed regions cover the box, so the claim holds when every sub-problem is proved (dual
+    bound with the safety margin, as for the one-MILP encoding); a solver point is a
+    counterexample only after the exact check on the original weights and the whole claim.
+    Returns None (and the caller builds the one MILP) when f is too large for the split.
+    """
+    from ..regions import RegionLimitError, linear_regions
+
+    f, g, box, spec = ctx.f, ctx.g, ctx.box, ctx.spec
+    if not (f.n_inputs <= SPLIT_MAX_INPUTS and f.n_relus <= SPLIT_MAX_RELUS and bool(np.all(box.hi > box.lo))):
+        return None
+    try:
+        regs = linear_regions(f, box, max_regions=SPLIT_MAX_REGIONS)
+    except RegionLimitError:
+        return None
+    if not regs or any(r.vertices is None for r in regs):
+        return None
+    Q = Fraction
+    t_pos = Q(spec.tau_f) + Q(spec.gamma)
+    t_neg = Q(spec.tau_f) - Q(spec.gamma)
+    tg = float(spec.tau_g)
+    n = box.dim
+    subs: list[_Sub] = []
+    empty = 0
+    for ri, r in enumerate(regs):
+        A = [Q(v) for v in r.A[0]]
+        c = Q(r.c[0])
+        fv = [sum((a * x for a, x in zip(A, v)), Q(0)) + c for v in r.vertices]
+        sides = []
+        if max(fv) >= t_pos:
+            sides.append(("pos", min(fv) < t_pos))
+        else:
+            empty += 1
+        if min(fv) <= t_neg:
+            sides.append(("neg", max(fv) > t_neg))
+        else:
+            empty += 1
+        if not sides:
+            continue
+        for side, need_row in sides:
+            if side == "pos":
+                # A x + c >= t_pos  <=>  -A x <= c - t_pos
+                cut = ([-a for a in A], c - t_pos)
+            else:
+                cut = (A, t_neg - c)
+            verts = _cut_vertices(r.vertices, r.H, r.h, *cut) if need_row else list(r.vertices)
+            lo = np.array([float_down(min(v[k] for v in verts)) for k in range(n)])
+            hi = np.array([float_up(max(v[k] for v in verts)) for k in range(n)])
+            lo, hi = np.maximum(lo, box.lo), np.minimum(hi, box.hi)
+            sbox = Box(lo, hi)
+            gb = _sub_bounds(g, sbox, verts)
+            glo, ghi = float(gb[-1][0][0]), float(gb[-1][1][0])
+            xmax = np.maximum(np.abs(lo), np.abs(hi))
+            rows = [_exact_row_to_float(list(hr), hh, xmax) for hr, hh in zip(r.H, r.h) if any(v != 0 for v in hr)]
+            prem = _exact_row_to_float(*cut, xmax) if need_row else None
+            sound = tg - glo if side == "pos" else ghi - tg
+
+            def build(sbox=sbox, gb=gb, rows=rows, prem=prem, side=side):
+                from ..encode.milp import MilpBuilder
+
+                b = MilpBuilder(sbox)
+                G = b.add_network(g, gb, tag="g")
+                x = b.input_cols
+                for af, hf in rows + ([prem] if prem is not None else []):
+                    nz = np.flatnonzero(af)
+                    if nz.size:
+                        b.add_linear_constraint((x[nz], af[nz]), hi=hf, name="region")
+                if side == "pos":
+                    b.set_objective({int(G.outputs[0]): -1.0}, offset=tg)
+                else:
+                    b.set_objective({int(G.outputs[0]): 1.0}, offset=-tg)
+                return b.build()
+            name = ("f >= tau_f + gamma => g > tau_g" if side == "pos" else "f <= tau_f - gamma => g <= tau_g") + \
+                f" on region {ri} of f"
+            subs.append(_Sub(name=name, build=build, threshold=0.0, strict=(side == "pos"),
+                             sound_upper=float(sound), key=(side, ri)))
+    ctx.stats.update({"split": "f-regions", "f_regions": len(regs), "empty_sides": empty})
+    score = ctx.score()
+    ce, v0, x0 = _search(ctx.box, score, ctx.check, ctx.rng, n=512, top=6)
+    all_upper = max((s_.sound_upper for s_ in subs), default=-np.inf)
+    if ce is not None:
+        return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(all_upper, float_up(ce.value)), StopReason.REFUTED,
+                          ce=ce, extra={"found_by": "search"})
+    subs.sort(key=lambda s_: -s_.sound_upper)
+    run = _MilpRun(ctx.solver, ctx.check, score, ctx.box, ctx.clock, ctx.rng)
+    if x0 is not None:
+        run._note(v0, x0)
+    open_subs = [s_ for s_ in subs if not s_.closed]
+    uppers = [s_.sound_upper for s_ in subs if s_.closed]
+    unknown = None
+    for n_done, sub in enumerate(open_subs):
+        if ctx.clock.out():
+            unknown = unknown or {"stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
+            uppers.append(sub.sound_upper)
+            continue
+        res = run.run(sub)
+        ctx.stats.update(run.stats)
+        uppers.append(res["upper"])
+        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
+        if res["status"] == "refuted":
+            ce = res["ce"]
+            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), all_upper, float_up(ce.value)),
+                              StopReason.REFUTED, ce=ce, margin=run.margin,
+                              extra={"sub_problems": len(subs), "found_by": sub.name})
+        if res["status"] == "unknown" and unknown is None:
+            unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
+    ctx.stats.update(run.stats)
+    extra = {"sub_problems": len(subs), "closed_by_bounds": len(subs) - len(open_subs)}
+    upper = max(uppers) if uppers else -np.inf
+    if unknown is not None:
+        return ctx.result(Verdict.UNKNOWN, run.best_value, upper, unknown["stop"], reason=unknown["reason"],
+                          witness=run.best_x, margin=run.margin, extra=extra)
+    soundness = SOUND_MARGIN if open_subs else (SOUND_FLOAT if subs else SOUND_EXACT)
+    return ctx.result(Verdict.EQUIVALENT, run.best_value, upper, StopReason.PROVED, soundness=soundness,
                       witness=run.best_x, margin=run.margin if open_subs else None, extra=extra)
 
 
