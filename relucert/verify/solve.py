@@ -814,6 +814,71 @@ def _sub_bounds(net: Network, box: Box, vertices=None):
     return b
 
 
+#: in a region sub-problem left open by its bounds, bound each unstable neuron of g's second
+#: hidden layer by a small MILP over its own inputs (its cone: at most CONE_MAX first-layer units)
+CONE_TIGHTEN = True
+CONE_MAX = 64
+
+
+def _cone_tighten(g: Network, sbox: Box, verts, gb, rows, ctx: _Ctx):
+    """``gb`` with g's second-layer upper bounds replaced, neuron by neuron, by the dual bound plus
+    the safety margin of a MILP ``max z_k`` over the polytope (``rows`` inside ``sbox``) that
+    encodes only the first-layer units ``z_k`` reads (few binaries each: the sum over neurons of
+    small trees instead of their product), then propagated again (:func:`polytope_bounds`).
+    Sound as the MILP proofs are: dual bound with margin (a solver failure keeps the old bound)."""
+    from ..encode.milp import MilpBuilder
+    from ..encode.obbt import polytope_bounds
+
+    if g.depth < 2:
+        return gb
+    L1, L2 = g.layers[0], g.layers[1]
+    lo1, hi1 = gb[0]
+    lo2, hi2 = gb[1]
+    todo = np.flatnonzero((lo2 < 0) & (hi2 > 0))
+    if todo.size == 0:
+        return gb
+    solver, tol = _engine(ctx.solver)
+    hi2 = hi2.copy()
+    changed = False
+    for k in todo:
+        if ctx.clock.out():
+            break
+        cone = np.flatnonzero(L2.weight[k])
+        if cone.size == 0 or cone.size > CONE_MAX:
+            continue
+        sub = Network([(L1.weight[cone], L1.bias[cone]), (L2.weight[k:k + 1, cone], L2.bias[k:k + 1])])
+        b = MilpBuilder(sbox)
+        S = b.add_network(sub, [(lo1[cone], hi1[cone]), (lo2[k:k + 1], hi2[k:k + 1])], tag="c")
+        x = b.input_cols
+        for af, hf in rows:
+            nz = np.flatnonzero(af)
+            if nz.size:
+                b.add_linear_constraint((x[nz], af[nz]), hi=hf, name="region")
+        b.set_objective({int(S.outputs[0]): 1.0})
+        prob = b.build()
+        m = tolerance_margin(prob, tol)
+        left = ctx.clock.left()
+        try:
+            out = solver.solve(prob, time_limit=None if left is None else max(left, 0.05),
+                               stop_if_dual_below=-m)
+        except Exception:   # noqa: BLE001 - a failed solve keeps the bound
+            continue
+        ctx.stats["cone_milps"] = ctx.stats.get("cone_milps", 0) + 1
+        if out.dual_bound is not None and np.isfinite(out.dual_bound) and out.status != "infeasible":
+            new = float_up(Fraction(out.dual_bound) + Fraction(m))
+            if new < hi2[k]:
+                hi2[k] = max(new, lo2[k])
+                changed = True
+                # bounds from a MILP: whatever they prove is a dual-bound-with-margin proof
+                ctx.stats["cone_bounds"] = ctx.stats.get("cone_bounds", 0) + 1
+                ctx.stats["cone_margin"] = max(ctx.stats.get("cone_margin", 0.0), m)
+    if not changed:
+        return gb
+    gb = list(gb)
+    gb[1] = (lo2, hi2)
+    return polytope_bounds(g, verts, gb)
+
+
 def _decision_split(ctx: _Ctx) -> VerificationResult | None:
     """A decision claim proved region by region of f.
 
@@ -878,6 +943,10 @@ def _decision_split(ctx: _Ctx) -> VerificationResult | None:
             rows = [_exact_row_to_float(list(hr), hh, xmax) for hr, hh in zip(r.H, r.h) if any(v != 0 for v in hr)]
             prem = _exact_row_to_float(*cut, xmax) if need_row else None
             sound = tg - glo if side == "pos" else ghi - tg
+            if not (sound < 0 or (side == "neg" and sound <= 0)) and CONE_TIGHTEN and not ctx.clock.out():
+                gb = _cone_tighten(g, sbox, verts, gb, rows + ([prem] if prem is not None else []), ctx)
+                glo, ghi = float(gb[-1][0][0]), float(gb[-1][1][0])
+                sound = tg - glo if side == "pos" else ghi - tg
 
             def build(sbox=sbox, gb=gb, rows=rows, prem=prem, side=side):
                 from ..encode.milp import MilpBuilder
@@ -934,9 +1003,11 @@ def _decision_split(ctx: _Ctx) -> VerificationResult | None:
     if unknown is not None:
         return ctx.result(Verdict.UNKNOWN, run.best_value, upper, unknown["stop"], reason=unknown["reason"],
                           witness=run.best_x, margin=run.margin, extra=extra)
-    soundness = SOUND_MARGIN if open_subs else (SOUND_FLOAT if subs else SOUND_EXACT)
+    cone = ctx.stats.get("cone_bounds", 0) > 0
+    soundness = SOUND_MARGIN if (open_subs or cone) else (SOUND_FLOAT if subs else SOUND_EXACT)
+    margin = max(run.margin, ctx.stats.get("cone_margin", 0.0)) if (open_subs or cone) else None
     return ctx.result(Verdict.EQUIVALENT, run.best_value, upper, StopReason.PROVED, soundness=soundness,
-                      witness=run.best_x, margin=run.margin if open_subs else None, extra=extra)
+                      witness=run.best_x, margin=margin, extra=extra)
 
 
 def _flt(v):
