@@ -687,6 +687,31 @@ def _decision_subs(ctx: _Ctx, pb: _PairBounds) -> list[_Sub]:
     return subs
 
 
+def _solve_subs(ctx, run, open_subs, uppers: list, n_subs: int, *, floor: float = -np.inf):
+    """Run the MILP on each open sub-problem in turn, appending each one's sound upper bound to
+    ``uppers`` (its bound-propagation upper once time is out).  Returns ``(refuted, unknown)``: the
+    NOT_EQUIVALENT result of the first refuted sub-problem (``floor`` also bounds its bracket), or
+    None and the first reason a sub-problem was left undecided (None when all were decided)."""
+    unknown = None
+    for n_done, sub in enumerate(open_subs):
+        if ctx.clock.out():
+            unknown = unknown or {"stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
+            uppers.append(sub.sound_upper)
+            continue
+        res = run.run(sub)
+        ctx.stats.update(run.stats)
+        uppers.append(res["upper"])
+        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
+        if res["status"] == "refuted":
+            ce = res["ce"]
+            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), floor, float_up(ce.value)),
+                              StopReason.REFUTED, ce=ce, margin=run.margin,
+                              extra={"sub_problems": n_subs, "found_by": sub.name}), None
+        if res["status"] == "unknown" and unknown is None:
+            unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
+    return None, unknown
+
+
 def _milp(ctx: _Ctx) -> VerificationResult:
     spec = ctx.spec
     if isinstance(spec, DecisionEquivalence) and SPLIT_DECISIONS:
@@ -719,22 +744,9 @@ def _milp(ctx: _Ctx) -> VerificationResult:
     open_subs = [s for s in subs if not s.closed]
     closed_by_bounds = [s for s in subs if s not in open_subs]
     uppers += [s.sound_upper for s in closed_by_bounds]
-    unknown = None
-    for n_done, sub in enumerate(open_subs):
-        if ctx.clock.out():
-            unknown = unknown or {"stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
-            uppers.append(sub.sound_upper)
-            continue
-        res = run.run(sub)
-        ctx.stats.update(run.stats)
-        uppers.append(res["upper"])
-        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
-        if res["status"] == "refuted":
-            ce = res["ce"]
-            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), float_up(ce.value)), StopReason.REFUTED,
-                              ce=ce, margin=run.margin, extra={"sub_problems": len(subs), "found_by": sub.name})
-        if res["status"] == "unknown" and unknown is None:
-            unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
+    refuted, unknown = _solve_subs(ctx, run, open_subs, uppers, len(subs))
+    if refuted is not None:
+        return refuted
     lower = run.best_value
     upper = max(uppers) if uppers else -np.inf
     extra = {"sub_problems": len(subs), "closed_by_bounds": len(closed_by_bounds)}
@@ -980,23 +992,9 @@ def _decision_split(ctx: _Ctx) -> VerificationResult | None:
         run._note(v0, x0)
     open_subs = [s_ for s_ in subs if not s_.closed]
     uppers = [s_.sound_upper for s_ in subs if s_.closed]
-    unknown = None
-    for n_done, sub in enumerate(open_subs):
-        if ctx.clock.out():
-            unknown = unknown or {"stop": StopReason.TIME_LIMIT, "reason": "time limit reached"}
-            uppers.append(sub.sound_upper)
-            continue
-        res = run.run(sub)
-        ctx.stats.update(run.stats)
-        uppers.append(res["upper"])
-        ctx.report(nodes=run.stats["nodes"], lower=_flt(run.best_value), upper=max(uppers), open=len(open_subs) - n_done - 1)
-        if res["status"] == "refuted":
-            ce = res["ce"]
-            return ctx.result(Verdict.NOT_EQUIVALENT, ce.value, max(max(uppers), all_upper, float_up(ce.value)),
-                              StopReason.REFUTED, ce=ce, margin=run.margin,
-                              extra={"sub_problems": len(subs), "found_by": sub.name})
-        if res["status"] == "unknown" and unknown is None:
-            unknown = {"stop": res["stop"], "reason": f"{sub.name}: {res['reason']}"}
+    refuted, unknown = _solve_subs(ctx, run, open_subs, uppers, len(subs), floor=all_upper)
+    if refuted is not None:
+        return refuted
     ctx.stats.update(run.stats)
     extra = {"sub_problems": len(subs), "closed_by_bounds": len(subs) - len(open_subs)}
     upper = max(uppers) if uppers else -np.inf
