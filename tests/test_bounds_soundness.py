@@ -257,3 +257,83 @@ def test_gamma_dominates_the_textbook_constant():
     u = Fraction(1, 2 ** 53)
     for k in (1, 2, 10, 100, 10_000):
         assert Fraction(gamma(k)) >= k * u / (1 - k * u)
+
+
+# -- outward rounding steps, box chunks, opposite-phase neurons ----------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                 st.floats(min_value=-1e-300, max_value=1e-300, allow_nan=False),
+                 st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.0 ** -1022, -(2.0 ** -1022), 1.0, -1.0,
+                                  2.0 ** -1000, float(np.finfo(float).max), -float(np.finfo(float).max)])))
+def test_up_and_down_step_at_least_one_ulp(x):
+    from relucert.bounds._fp import down, up
+
+    with np.errstate(over="ignore"):
+        for v in (up(x), up(np.array([x]))[0]):
+            assert v >= np.nextafter(x, np.inf)
+            assert v <= np.nextafter(np.nextafter(np.nextafter(x, np.inf), np.inf), np.inf)
+        for v in (down(x), down(np.array([x]))[0]):
+            assert v <= np.nextafter(x, -np.inf)
+            assert v >= np.nextafter(np.nextafter(np.nextafter(x, -np.inf), -np.inf), -np.inf)
+
+
+def test_up_and_down_of_infinities_and_nan():
+    from relucert.bounds._fp import down, up
+
+    a = np.array([np.inf, -np.inf, np.nan])
+    u, d = up(a), down(a)
+    assert u[0] == np.inf and u[1] == -np.inf and np.isnan(u[2])
+    assert d[0] == np.inf and d[1] == -np.inf and np.isnan(d[2])
+
+
+def test_diff_bounds_are_the_same_in_any_chunking():
+    rng = np.random.default_rng(7)
+    f = _net(rng, [3, 9, 8, 7, 2], 1.0)
+    g = _noisy(rng, f, 1e-3)
+    B = 53
+    c = rng.normal(size=(B, 3))
+    w = np.abs(rng.normal(size=(B, 3))) * 0.3
+    lo, hi = c - w, c + w
+    pair = DiffPair(f, g)
+    init = [tuple(np.stack([a_] * B) for a_ in (np.full(n, -50.0), np.full(n, 50.0), np.full(n, -1.0), np.full(n, 1.0)))
+            for n in (9, 8, 7)]
+    ref_st, (rl, rh) = diff_bounds_batch(pair, lo, hi, chunk=1000, init=init)
+    for chunk in (1, 7, 24):
+        st_, (l, h) = diff_bounds_batch(pair, lo, hi, chunk=chunk, init=init)
+        assert l.shape == rl.shape and h.shape == rh.shape
+        np.testing.assert_allclose(l, rl, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h, rh, rtol=1e-12, atol=1e-14)
+        for name in ("zf", "dd", "zg"):
+            for (a1, b1), (a2, b2) in zip(getattr(st_, name), getattr(ref_st, name)):
+                assert a1.shape == a2.shape == (B, a2.shape[1])
+                np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(b1, b2, rtol=1e-12, atol=1e-14)
+    X = _samples(lo, hi, rng, k=200)
+    D = (g(X.reshape(-1, 3)) - f(X.reshape(-1, 3))).reshape(B, 200, 2)
+    assert np.all(D.min(axis=1) >= rl - 1e-9) and np.all(D.max(axis=1) <= rh + 1e-9)
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        diff_bounds_batch(pair, lo, hi, chunk=0)
+
+
+def test_opposite_phase_neurons_are_exact_in_the_differential_bound():
+    # on x in [0, 1]: f's hidden neurons x + 1, 2 - x are active and g's x - 3, -x - 1 inactive, so
+    # phi = -z^f (the mixed stable case with a z coefficient); layer 2 is active in f (5 - x, 3) and
+    # at 0 in g, so g - f = 0.5 - (5 - x - 3) = x - 1.5 is affine and the bound must be exact up to
+    # rounding
+    W1f = np.array([[1.0], [-1.0]])
+    b1f = np.array([1.0, 2.0])
+    W1g = np.array([[1.0], [-1.0]])
+    b1g = np.array([-3.0, -1.0])
+    W2 = np.array([[1.0, 2.0], [1.0, 1.0]])
+    b2 = np.zeros(2)
+    W3 = np.array([[1.0, -1.0]])
+    f = Network.from_weights([W1f, W2, W3], [b1f, b2, np.zeros(1)])
+    g = Network.from_weights([W1g, W2, W3], [b1g, b2, np.array([0.5])])
+    lo, hi = np.array([[0.0], [0.25]]), np.array([[1.0], [0.5]])
+    _, (l, h) = diff_bounds_batch(DiffPair(f, g), lo, hi)
+    xs = np.linspace(lo[:, 0], hi[:, 0], 101).T                      # (2, 101)
+    d = np.array([[g(np.array([[x]]))[0, 0] - f(np.array([[x]]))[0, 0] for x in row] for row in xs])
+    assert np.all(d.min(axis=1) >= l[:, 0] - 1e-12) and np.all(d.max(axis=1) <= h[:, 0] + 1e-12)
+    np.testing.assert_allclose(l[:, 0], d.min(axis=1), atol=1e-9)
+    np.testing.assert_allclose(h[:, 0], d.max(axis=1), atol=1e-9)

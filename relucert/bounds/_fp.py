@@ -21,18 +21,51 @@ ETA = 2.0 ** -1020          # generous underflow allowance per product term
 _INF = np.inf
 
 
+_C52 = 2.0 ** -52
+_TINY = 2.0 ** -1074        # the smallest subnormal
+_MAXF = np.finfo(np.float64).max
+
+
 def up(x):
-    return np.nextafter(x, _INF)
+    """A float ``>=`` every real within half an ulp of ``x`` (so ``up(fl(a op b)) >= a op b``):
+    ``x + (|x| 2**-52 + 2**-1074)``.  For finite ``x`` the added amount is at least ``ulp(x)``
+    (``|x| 2**-52 >= ulp(x)`` for normal ``x``, the subnormal ulp is ``2**-1074``; rounding is
+    monotone), so the result is at least ``nextafter(x, inf)``; ``up(inf) = inf``,
+    ``up(-inf) = -inf`` (``|x|`` is capped at the largest float), nan stays nan.  Four in-place
+    array operations: about 10 times faster than ``np.nextafter`` on large arrays."""
+    r = np.abs(x)
+    if isinstance(r, np.ndarray):
+        np.minimum(r, _MAXF, out=r)
+        r *= _C52
+        r += _TINY
+        r += x
+        return r
+    return np.float64(x) + (min(r, _MAXF) * _C52 + _TINY)
 
 
 def down(x):
-    return np.nextafter(x, -_INF)
+    """A float ``<=`` every real within half an ulp of ``x``: the mirror of :func:`up`."""
+    r = np.abs(x)
+    if isinstance(r, np.ndarray):
+        np.minimum(r, _MAXF, out=r)
+        r *= -_C52
+        r -= _TINY
+        r += x
+        return r
+    return np.float64(x) - (min(r, _MAXF) * _C52 + _TINY)
 
 
 def gamma(k: int) -> float:
     """Rounded-up ``k u / (1 - k u)`` plus slack for the error-bound computation itself."""
-    k = max(int(k), 1) + 2
-    return float(up(1.01 * k * U / (1.0 - k * U)))
+    k = max(int(k), 1)
+    g = _GAMMA.get(k)
+    if g is None:
+        kk = k + 2
+        g = _GAMMA[k] = float(np.nextafter(1.01 * kk * U / (1.0 - kk * U), _INF))
+    return g
+
+
+_GAMMA: dict = {}
 
 
 def matmul_err(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

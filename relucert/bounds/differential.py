@@ -23,7 +23,7 @@ import numpy as np
 from ..box import Box
 from ..errors import ShapeError
 from ..network import Network
-from ._fp import U, add_down, add_up, box_max, center_radius, down, gamma, mm_up, up
+from ._fp import ETA, U, add_down, add_up, box_max, center_radius, down, gamma, mm_up, up
 from .interval import affine_interval
 from .linear import relu_lower_slope, relu_upper
 
@@ -121,21 +121,31 @@ class _State:
 
 
 def _blocks(pair: DiffPair, j: int):
-    """Per-layer matrices for :func:`_backsub`, cached on the pair: ``KM = [W^f; Dw]`` (the
-    coefficients of ``h^f_{j-1}`` or ``x`` come out of ``[Lz, Ld] @ KM``), ``kb = [b^f; db]``, and
+    """Per-layer matrices for :func:`_backsub` and :func:`_backsub_f`, cached on the pair:
+    ``KM = [W^f; Dw]`` (the coefficients of ``x`` come out of ``[Lz, Ld] @ KM``),
+    ``KZ = [[W^f, 0]; [Dw, W^g]]`` (those of ``[h^f_{j-1}, phi_{j-1}]``), ``kb = [b^f; db]``, and
     ``|K|`` for the a-priori error of the product ``[Lz, Ld] @ [[W^f, 0, b^f], [Dw, W^g, db]]``."""
     cache = pair.__dict__.setdefault("_blocks", {})
     if j not in cache:
         P = pair.layers[j]
         n, m = P.Wf.shape
         KM = np.ascontiguousarray(np.vstack([P.Wf, P.Dw]))
+        KZ = np.ascontiguousarray(np.block([[P.Wf, np.zeros((n, m))], [P.Dw, P.Wg]]))
         kb = np.concatenate([P.bf, P.db])
         if j == 0:
             absK = np.abs(np.block([[P.Wf, P.bf[:, None]], [P.Dw, P.db[:, None]]]))
         else:
             absK = np.abs(np.block([[P.Wf, np.zeros((n, m)), P.bf[:, None]], [P.Dw, P.Wg, P.db[:, None]]]))
-        cache[j] = (KM, kb, np.ascontiguousarray(P.Wg), absK)
+        cache[j] = (KM, KZ, kb, absK)
     return cache[j]
+
+
+def _nonneg_up(v: np.ndarray, k: int) -> np.ndarray:
+    """An upper bound of the exact dot products ``a . b`` (length ``k``, ``a . b >= 0`` exactly:
+    ``|a| . b`` with ``b >= 0``) whose float values are ``v`` (any summation order):
+    ``|v - a.b| <= gamma(k) a.b + k eta`` gives ``a.b <= (v + k eta) / (1 - gamma(k))``, which
+    ``mm_up``'s form covers.  ``v`` may be the negated float product of a non-positive ``a``."""
+    return up(v * (1.0 + gamma(k)) + k * ETA)
 
 
 def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -153,7 +163,7 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
     for j in range(k, -1, -1):
         P = pair.layers[j]
         m = P.Wf.shape[1]
-        KM, kb, Wg, absK = _blocks(pair, j)
+        KM, KZ, kb, absK = _blocks(pair, j)
         vmax = st.xmax if j == 0 else st.hmax[j - 1]
         # the product's a-priori error: gamma(2n) |Y| |K| [v; phi; 1], plus the residuals Rw, rb
         ones = np.ones((B, 1))
@@ -163,31 +173,23 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
         wvec[:, n:] += mm_up(vmax, P.absRw.T) + P.absRb
         Y2 = Y.reshape(B * R, 2 * n)
         err = mm_up(np.abs(Y), up(wvec * (1 + 4 * U))[..., None])[..., 0]
-        cb = (Y2 @ kb).reshape(B, R)
-        c = add_up(c, cb, err)
+        c = add_up(c, (Y2 @ kb).reshape(B, R), err)
         if j == 0:
-            M = (Y2 @ KM).reshape(B, R, m)
-            return add_up(box_max(M, st.xc, st.xr), c)
-        Z = np.empty((B, R, 2 * m))
-        Z[..., :m] = (Y2 @ KM).reshape(B, R, m)
-        Z[..., m:] = (Y.reshape(B * R, 2 * n)[:, n:] @ Wg).reshape(B, R, m)
+            return add_up(box_max((Y2 @ KM).reshape(B, R, m), st.xc, st.xr), c)
+        # coefficients of [h^f_{j-1}, phi_{j-1}], in one product (contiguous)
+        Z = (Y2 @ KZ).reshape(B, R, 2 * m)
         s, t, a = st.relu_f[j - 1]
         (pzu, pdu, pcu), (pzl, pdl, pcl) = st.phi[j - 1]
         # slopes for positive / negative coefficients of [h^f, phi]:  h <= s z + t, h >= a z;
         # phi <= pzu z + pdu D + pcu, phi >= pzl z + pdl D + pcl
-        sp = np.concatenate([s, pzu], axis=1)[:, None, :]
-        sn = np.concatenate([a, pzl], axis=1)[:, None, :]
         Zp = np.maximum(Z, 0.0)
         Zn = Z - Zp                                   # exact: one of the two is zero
-        T = Zp * sp
-        T += Zn * sn                                  # exact products (a, pz in {0, +-1}) but for s
-        Y = np.empty((B, R, 2 * m))
-        np.add(T[..., :m], T[..., m:], out=Y[..., :m])
-        np.multiply(Zp[..., m:], pdu[:, None, :], out=Y[..., m:])
-        Y[..., m:] += Zn[..., m:] * pdl[:, None, :]
-        cp = np.concatenate([t, pcu], axis=1)
-        cn = np.concatenate([np.zeros_like(t), pcl], axis=1)
-        cst = (Zp @ cp[..., None])[..., 0] + (Zn @ cn[..., None])[..., 0]
+        Y = Zp * np.concatenate([s, pdu], axis=1)[:, None, :]
+        Y += Zn * np.concatenate([a, pdl], axis=1)[:, None, :]    # exact sum (one term is zero)
+        if pzu.any() or pzl.any():                    # a neuron stable in both nets, with opposite phases
+            Tz = Zp[..., m:] * pzu[:, None, :]
+            Tz += Zn[..., m:] * pzl[:, None, :]       # exact (pz in {0, +-1})
+            Y[..., :m] += Tz
         # rounding: |fl(M s) + t3 - exact| <= 2u (|M| + |N|) (slopes in [0, 1]); |fl(N pd) - N pd|
         # <= 2u |N| (two products, disjoint supports, pd in [0, 1]); the constant products and sums
         # <= gamma(2m + 2) (|M| |t| + |N| max|pc|)
@@ -195,9 +197,13 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
         g2 = gamma(2 * m + 2)
         wM = 2 * U * zm + g2 * np.abs(t)
         wN = 2 * U * zm + 2 * U * dm + g2 * np.maximum(np.abs(pcu), np.abs(pcl))
-        absZ = Zp - Zn
-        perr = mm_up(absZ, up(np.concatenate([wM, wN], axis=1) * (1 + 4 * U))[..., None])[..., 0]
-        c = add_up(c, cst, perr)
+        w = up(np.concatenate([wM, wN], axis=1) * (1 + 4 * U))
+        # the constant Zp . [t, pcu] + Zn . [0, pcl] and the error |Z| . w = Zp . w - Zn . w, as two
+        # products of two columns (the constant is a sum of the 2m products in some order: within g2)
+        Pp = Zp @ np.stack([np.concatenate([t, pcu], axis=1), w], axis=2)
+        Pn = Zn @ np.stack([np.concatenate([np.zeros_like(t), pcl], axis=1), w], axis=2)
+        perr = add_up(_nonneg_up(Pp[..., 1], 2 * m), _nonneg_up(-Pn[..., 1], 2 * m))
+        c = add_up(c, Pp[..., 0], Pn[..., 0], perr)
         n = m
     raise AssertionError("unreachable")
 
@@ -225,8 +231,7 @@ def _backsub_f(pair: DiffPair, st: _State, k: int, Lz: np.ndarray, c: np.ndarray
         wvec = mm_up(vext, absK[:n].T) * gamma(2 * n)                              # (B, n)
         Y2 = Y.reshape(B * R, n)
         err = mm_up(np.abs(Y), up(wvec * (1 + 4 * U))[..., None])[..., 0]
-        cb = (Y2 @ P.bf).reshape(B, R)
-        c = add_up(c, cb, err)
+        c = add_up(c, (Y2 @ P.bf).reshape(B, R), err)
         M = (Y2 @ P.Wf).reshape(B, R, m)
         if j == 0:
             return add_up(box_max(M, st.xc, st.xr), c)
@@ -235,20 +240,37 @@ def _backsub_f(pair: DiffPair, st: _State, k: int, Lz: np.ndarray, c: np.ndarray
         Zn = M - Zp
         Y = Zp * s[:, None, :]
         Y += Zn * a[:, None, :]
-        cst = (Zp @ t[..., None])[..., 0]
         zm = st.zmax[j - 1]
         g2 = gamma(2 * m + 2)
-        wM = 2 * U * zm + g2 * np.abs(t)
-        absZ = Zp - Zn
-        perr = mm_up(absZ, up(wM * (1 + 4 * U))[..., None])[..., 0]
-        c = add_up(c, cst, perr)
+        wM = up((2 * U * zm + g2 * np.abs(t)) * (1 + 4 * U))
+        Pz = Zp @ np.stack([t, wM], axis=2)
+        Nz = Zn @ wM[..., None]
+        perr = add_up(_nonneg_up(Pz[..., 1], m), _nonneg_up(-Nz[..., 0], m))
+        c = add_up(c, Pz[..., 0], perr)
         n = m
     raise AssertionError("unreachable")
 
 
+def _concat(parts):
+    """Join per-chunk results (arrays, or nested tuples / lists of them) along the box axis."""
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts, axis=0)
+    return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+
+
+_STATE_FIELDS = ("xc", "xr", "xmax", "zf", "zg", "dd", "relu_f", "phi", "phimax", "zmax", "dmax", "hmax",
+                 "out_f", "out_g")
+
+
 def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.ndarray | None = None,
-                      init: list | None = None, backsub_rows: str = "both", skip_stable: bool = False):
+                      init: list | None = None, backsub_rows: str = "both", skip_stable: bool = False,
+                      chunk: int = 24):
     """Bounds for a batch of boxes (B, n).
+
+    The boxes are processed ``chunk`` at a time (each box's bounds are computed independently;
+    the working arrays of a chunk of 24 ACAS Xu boxes stay in cache, which made one call with
+    128 boxes about 1.6 times faster than in one piece); the results are joined.
 
     ``init``: optional sound bounds already known for each hidden layer, a list of
     ``(zf_lo, zf_hi, d_lo, d_hi)`` arrays (B, width) (e.g. from the forward symbolic pass of
@@ -267,6 +289,23 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
     """
     lo = np.atleast_2d(np.asarray(lo, dtype=np.float64))
     hi = np.atleast_2d(np.asarray(hi, dtype=np.float64))
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be >= 1, got chunk={chunk!r}")
+    chunk = int(chunk)
+    if lo.shape[0] > chunk:
+        parts = []
+        for i in range(0, lo.shape[0], chunk):
+            sub = None if init is None else [tuple(a[i:i + chunk] for a in layer) for layer in init]
+            parts.append(_diff_bounds_chunk(pair, lo[i:i + chunk], hi[i:i + chunk], C, sub, backsub_rows,
+                                            skip_stable))
+        st = _State.__new__(_State)
+        for name in _STATE_FIELDS:
+            setattr(st, name, _concat([getattr(p[0], name) for p in parts]))
+        return st, _concat([p[1] for p in parts])
+    return _diff_bounds_chunk(pair, lo, hi, C, init, backsub_rows, skip_stable)
+
+
+def _diff_bounds_chunk(pair, lo, hi, C, init, backsub_rows, skip_stable):
     B = lo.shape[0]
     st = _State(lo, hi)
     nL = pair.n_layers
