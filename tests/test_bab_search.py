@@ -112,3 +112,35 @@ def test_bad_options_are_rejected_early(kw, msg):
     f, g = _pair(7, (2, 4, 1))
     with pytest.raises(SpecError, match=msg):
         DistanceBaB(f, g, [0], **kw)
+
+
+def test_open_node_pool_keeps_every_node_exactly_once():
+    # push / take / top of the open-node pool against a dict of what was pushed (take swaps rows,
+    # so the order changes but no node is lost, duplicated or mixed with another's fields)
+    from relucert.verify.bab import _Open
+
+    rng = np.random.default_rng(0)
+    pool, ref, nxt = _Open(3), {}, 0
+    for step in range(200):
+        k = int(rng.integers(1, 40))
+        ids = np.arange(nxt, nxt + k)
+        nxt += k
+        lo, ub, lay = rng.normal(size=(k, 3)), rng.normal(size=k), rng.normal(size=(k, 7))
+        pool.push(lo, lo + 1, ub, ids, ids % 3, 2 * ub, 3 * ub, lay)
+        ref.update({int(i): (lo[j], ub[j], lay[j]) for j, i in enumerate(ids)})
+        mask = pool.top(int(rng.integers(1, 30))) if step % 2 else (pool.ub < -0.5)
+        if step % 2 and len(pool):
+            kept = pool.ub[~mask]
+            assert kept.size == 0 or pool.ub[mask].min() >= kept.max()
+        out = pool.take(mask)
+        for j, nid in enumerate(out[3]):
+            lo_, ub_, lay_ = ref.pop(int(nid))
+            assert np.array_equal(out[0][j], lo_) and np.array_equal(out[1][j], lo_ + 1)
+            assert out[2][j] == ub_ and out[5][j] == 2 * ub_ and np.array_equal(out[7][j], lay_)
+        assert len(pool) == len(ref) and sorted(pool.nid.tolist()) == sorted(ref)
+        for j, nid in enumerate(pool.nid):
+            lo_, ub_, lay_ = ref[int(nid)]
+            assert np.array_equal(pool.lo[j], lo_) and pool.ub[j] == ub_ and np.array_equal(pool.lay[j], lay_)
+        if len(pool):
+            assert pool.max_ub() == max(v[1] for v in ref.values())
+    assert nxt > 1000 and len(pool) > 100
