@@ -263,3 +263,21 @@ def test_any_dyadic_hard_function_has_w_to_the_k_pieces(case):
         S = fam.shallow_hard_function(w, k, 1, breakpoints=layers)
         assert S.widths == [w ** k]
         assert pieces_1d(S, 0, 1) == pieces_1d(H, 0, 1)
+
+
+def test_random_feature_fit_is_a_least_squares_fit_and_checks_its_arguments():
+    target = lambda X: np.maximum(0, X.max(axis=1))                     # noqa: E731
+    g = fam.random_feature_fit(target, 2, 64, seed=0)
+    assert g.widths == [64] and g.n_inputs == 2
+    X = np.random.default_rng(1).uniform(-1, 1, (2000, 2))
+    err = np.abs(g(X)[:, 0] - target(X))
+    assert err.mean() < 0.05 and err.max() > 0          # close on average, never exact
+    same = fam.random_feature_fit(target, 2, 64, seed=0)
+    assert all(np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+               for a, b in zip(g.layers, same.layers))
+    with pytest.raises(SpecError, match="units must be"):
+        fam.random_feature_fit(target, 2, 0)
+    with pytest.raises(SpecError, match="need lo < hi"):
+        fam.random_feature_fit(target, 2, 4, lo=1.0, hi=1.0)
+    with pytest.raises(SpecError, match="target must map"):
+        fam.random_feature_fit(lambda X: X, 2, 4)

@@ -179,12 +179,9 @@ def test_max3_exact_two_layer_net_and_64_unit_one_layer_fit_refuted():
 
     f, exact = max_affine_net(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.zeros(3))
     assert exact and f.widths == [5, 3] == ref_tree_widths(3, 2)
-    rng = np.random.default_rng(0)
-    W, b = rng.normal(size=(64, 2)), 0.5 * rng.normal(size=64)
-    X = rng.uniform(-1, 1, (4000, 2))
-    A = np.hstack([np.maximum(X @ W.T + b, 0), np.ones((len(X), 1))])
-    sol, *_ = np.linalg.lstsq(A, np.maximum(0, X.max(axis=1)), rcond=None)
-    g = Network([(W, b), (sol[:64][None, :], sol[64:])])
+    from relucert.expressivity import random_feature_fit
+
+    g = random_feature_fit(lambda X: np.maximum(0, X.max(axis=1)), 2, 64, seed=0)
     assert g.widths == [64]
     box = Box.cube(2)
     res = verify(f, g, box, EpsEquivalence(0.0), time_limit=30)

@@ -187,16 +187,12 @@ def _b_rows(tl):
     def max3_neg():
         import numpy as np
 
-        from relucert import EpsEquivalence, Network
+        from relucert import EpsEquivalence
+        from relucert.expressivity import random_feature_fit
         from relucert.transforms.arora import max_affine_net
 
         f, _ = max_affine_net(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.zeros(3))
-        rng = np.random.default_rng(0)
-        W, b = rng.normal(size=(64, 2)), 0.5 * rng.normal(size=64)
-        X = rng.uniform(-1, 1, (4000, 2))
-        A = np.hstack([np.maximum(X @ W.T + b, 0), np.ones((len(X), 1))])
-        sol, *_ = np.linalg.lstsq(A, np.maximum(0, X.max(axis=1)), rcond=None)
-        g = Network([(W, b), (sol[:64][None, :], sol[64:])])
+        g = random_feature_fit(lambda X: np.maximum(0, X.max(axis=1)), 2, 64, seed=0)
         return f, g, _box(2), EpsEquivalence(0.0), f"exact 2-HL max net widths {f.widths} vs 1 HL x 64 LS fit"
 
     def hard_neg_approx():

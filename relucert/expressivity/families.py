@@ -61,6 +61,7 @@ __all__ = [
     "zonotope_piece_lower_bound",
     "approx_piece_lower_bound",
     "too_small_candidate",
+    "random_feature_fit",
     "refute_approximation",
     "ZonotopeRewrite",
     "zonotope_ws_rewrite",
@@ -457,6 +458,30 @@ def too_small_candidate(w: int, k: int, units: int, *, breakpoints=None, method:
         coef, bias = sol[:-1], sol[-1]
     return Network([(np.ones((units, 1)), -knots), (coef.reshape(1, -1), np.array([bias]))],
                    name=f"candidate-{method}-{units}")
+
+
+def random_feature_fit(target, d: int, units: int, *, seed: int = 0, samples: int = 4000,
+                       lo: float = -1.0, hi: float = 1.0, name: str | None = None) -> Network:
+    """A one-hidden-layer net of ``units`` random ReLU features (weights standard normal, biases
+    ``0.5`` times standard normal, from ``numpy.random.default_rng(seed)``) whose output layer is the
+    least-squares fit of ``target`` (a function of an ``(N, d)`` array returning ``(N,)``) on
+    ``samples`` uniform points of ``[lo, hi]^d``.  A plausible-looking but inexact candidate: e.g.
+    64 units for ``max(0, x1, x2)`` (seed reference row B-max3-1HL-neg), which an eps = 0 check must
+    refute."""
+    d = _int_at_least("d", d, 1)
+    units = _int_at_least("units", units, 1)
+    samples = _int_at_least("samples", samples, 1)
+    if not (hi > lo):
+        raise SpecError(f"need lo < hi, got lo={lo!r}, hi={hi!r}")
+    rng = np.random.default_rng(seed)
+    W, b = rng.normal(size=(units, d)), 0.5 * rng.normal(size=units)
+    X = rng.uniform(lo, hi, (samples, d))
+    A = np.hstack([np.maximum(X @ W.T + b, 0), np.ones((samples, 1))])
+    y = np.asarray(target(X), dtype=np.float64).reshape(-1)
+    if y.shape != (samples,):
+        raise SpecError(f"target must map an ({samples}, {d}) array to ({samples},) values, got shape {y.shape}")
+    sol, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return Network([(W, b), (sol[:units][None, :], sol[units:])], name=name or f"random-feature-fit-{units}")
 
 
 def refute_approximation(H: Network, g: Network, *, eps: float = 0.5, time_limit: float | None = 60.0,
