@@ -65,13 +65,26 @@ def test_prior_intersection_is_sound_and_never_looser():
         zf, zg = np.maximum(zf, 0.0), np.maximum(zg, 0.0)
 
 
-@pytest.mark.parametrize("lookahead", ["off", "stall", "all"])
-@pytest.mark.parametrize("reuse", [False, True])
-def test_strong_branching_and_reuse_keep_verdicts_and_a_valid_tree(lookahead, reuse):
+@pytest.fixture(scope="module")
+def pair2():
+    """A close 3-input pair, the cube [-1, 1]^3 and its sampled sup distance (outputs 0 and 1)."""
     f, g = _pair(2)
     lo, hi = -np.ones(3), np.ones(3)
     X = _samples(lo, hi)
-    smax = float(np.abs(g(X) - f(X)).max())
+    return f, g, lo, hi, float(np.abs(g(X) - f(X)).max())
+
+
+def _assert_refuted_below(bab, case):
+    """A claim below the sampled distance is refuted with an exact counterexample, never proved."""
+    f, g, lo, hi, smax = case
+    out = bab.run(lo, hi, threshold=0.7 * smax, stop_value=0.7 * smax, time_limit=60)
+    assert out.status == "found" and _exact_gap(f, g, out.best_x, [0, 1]) > Fraction(0.7 * smax)
+
+
+@pytest.mark.parametrize("lookahead", ["off", "stall", "all"])
+@pytest.mark.parametrize("reuse", [False, True])
+def test_strong_branching_and_reuse_keep_verdicts_and_a_valid_tree(lookahead, reuse, pair2):
+    f, g, lo, hi, smax = pair2
     bab = DistanceBaB(f, g, [0, 1], batch=8, lookahead=lookahead, reuse_parent=reuse)
     out = bab.run(lo, hi, threshold=1.5 * smax, time_limit=60)
     assert out.status == "below" and smax <= out.upper <= 1.5 * smax
@@ -88,9 +101,7 @@ def test_strong_branching_and_reuse_keep_verdicts_and_a_valid_tree(lookahead, re
     leaves = np.flatnonzero(~np.isnan(t.leaf_bound))
     assert leaves.size == t.n_nodes - inner.size and np.all(t.leaf_bound[leaves] <= 1.5 * smax)
     # a claim below the sampled distance is refuted, never proved
-    out = DistanceBaB(f, g, [0, 1], lookahead=lookahead, reuse_parent=reuse).run(
-        lo, hi, threshold=0.7 * smax, stop_value=0.7 * smax, time_limit=60)
-    assert out.status == "found" and _exact_gap(f, g, out.best_x, [0, 1]) > Fraction(0.7 * smax)
+    _assert_refuted_below(DistanceBaB(f, g, [0, 1], lookahead=lookahead, reuse_parent=reuse), pair2)
 
 
 def test_strong_branching_picks_the_split_that_helps():
@@ -177,14 +188,11 @@ def test_skip_stable_rows_stay_sound_at_exact_points(seed):
 
 
 @pytest.mark.parametrize("top", [1, 2, None])
-def test_strong_branching_on_the_top_cheap_splits_keeps_verdicts(top):
+def test_strong_branching_on_the_top_cheap_splits_keeps_verdicts(top, pair2):
     """``strong_top``: strong branching computes the back-substituted bound only for the splits
     whose cheap bounds rank best; verdicts and the tree stay valid, and the split choice still finds
     the one input that matters."""
-    f, g = _pair(2)
-    lo, hi = -np.ones(3), np.ones(3)
-    X = _samples(lo, hi)
-    smax = float(np.abs(g(X) - f(X)).max())
+    f, g, lo, hi, smax = pair2
     bab = DistanceBaB(f, g, [0, 1], batch=8, lookahead="all", strong_top=top)
     out = bab.run(lo, hi, threshold=1.5 * smax, time_limit=60)
     assert out.status == "below" and smax <= out.upper <= 1.5 * smax
@@ -193,9 +201,7 @@ def test_strong_branching_on_the_top_cheap_splits_keeps_verdicts(top):
     assert np.all(out.tree.leaf_bound[leaves] <= 1.5 * smax)
     if top is not None:
         assert bab.n_tight < bab.n_cheap
-    out = DistanceBaB(f, g, [0, 1], lookahead="all", strong_top=top).run(
-        lo, hi, threshold=0.7 * smax, stop_value=0.7 * smax, time_limit=60)
-    assert out.status == "found" and _exact_gap(f, g, out.best_x, [0, 1]) > Fraction(0.7 * smax)
+    _assert_refuted_below(DistanceBaB(f, g, [0, 1], lookahead="all", strong_top=top), pair2)
     # only input 0 matters: the cheap ranking keeps strong branching on it
     rng = np.random.default_rng(4)
     W1 = np.zeros((8, 3))
