@@ -270,10 +270,11 @@ def test_up_and_down_step_at_least_one_ulp(x):
     from relucert.bounds._fp import down, up
 
     with np.errstate(over="ignore"):
-        for v in (up(x), up(np.array([x]))[0]):
+        big = np.full(2048, x)                          # the arithmetic path (large arrays)
+        for v in (up(x), up(np.array([x]))[0], up(big)[-1]):
             assert v >= np.nextafter(x, np.inf)
             assert v <= np.nextafter(np.nextafter(np.nextafter(x, np.inf), np.inf), np.inf)
-        for v in (down(x), down(np.array([x]))[0]):
+        for v in (down(x), down(np.array([x]))[0], down(big)[-1]):
             assert v <= np.nextafter(x, -np.inf)
             assert v >= np.nextafter(np.nextafter(np.nextafter(x, -np.inf), -np.inf), -np.inf)
 
@@ -281,10 +282,11 @@ def test_up_and_down_step_at_least_one_ulp(x):
 def test_up_and_down_of_infinities_and_nan():
     from relucert.bounds._fp import down, up
 
-    a = np.array([np.inf, -np.inf, np.nan])
+    a = np.tile([np.inf, -np.inf, np.nan], 1000)       # large: the arithmetic path
     u, d = up(a), down(a)
     assert u[0] == np.inf and u[1] == -np.inf and np.isnan(u[2])
     assert d[0] == np.inf and d[1] == -np.inf and np.isnan(d[2])
+    assert up(np.inf) == np.inf and down(-np.inf) == -np.inf and np.isnan(up(np.nan))
 
 
 def test_diff_bounds_are_the_same_in_any_chunking():
