@@ -120,7 +120,7 @@ def test_open_node_pool_keeps_every_node_exactly_once():
     from relucert.verify.bab import _Open
 
     rng = np.random.default_rng(0)
-    pool, ref, nxt = _Open(3), {}, 0
+    pool, ref, nxt = _Open(), {}, 0
     for step in range(200):
         k = int(rng.integers(1, 40))
         ids = np.arange(nxt, nxt + k)

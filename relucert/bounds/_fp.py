@@ -48,15 +48,8 @@ def up(x):
 
 
 def down(x):
-    """A float ``<=`` every real within half an ulp of ``x``: the mirror of :func:`up`."""
-    if not isinstance(x, np.ndarray) or x.size < _SMALL:
-        return np.nextafter(x, -_INF)
-    r = np.abs(x)
-    np.minimum(r, _MAXF, out=r)
-    r *= -_C52
-    r -= _TINY
-    r += x
-    return r
+    """A float ``<=`` every real within half an ulp of ``x``: ``-up(-x)`` (negation is exact)."""
+    return -up(-x)
 
 
 def gamma(k: int) -> float:
@@ -82,8 +75,15 @@ def matmul_err(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def mm_up(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """An upper bound of the exact ``A @ B`` for non-negative ``A, B`` (any shapes matmul accepts)."""
-    k = A.shape[-1]
-    return up((A @ B) * (1.0 + gamma(k)) + k * ETA)
+    return dot_up(A @ B, A.shape[-1])
+
+
+def dot_up(v, k: int):
+    """An upper bound of exact dot products ``a . b >= 0`` of length ``k`` whose float values (any
+    summation order) are ``v``: ``|v - a.b| <= gamma(k) a.b + k eta`` gives ``a.b <= (v + k eta) /
+    (1 - gamma(k))``, which ``v (1 + gamma(k)) + k eta``, rounded up, covers.  ``v`` may also be the
+    negated float product of an ``a <= 0`` (the same bound holds for ``|a| . b``)."""
+    return up(v * (1.0 + gamma(k)) + k * ETA)
 
 
 def err_vec(Aabs: np.ndarray, Babs_v: np.ndarray, k: int) -> np.ndarray:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..box import Box
-from ..errors import ShapeError
+from ..errors import ShapeError, SpecError
 from ..network import Network
-from ._fp import ETA, U, add_down, add_up, box_max, center_radius, down, gamma, mm_up, up
+from ._fp import U, add_down, add_up, box_max, center_radius, dot_up, down, gamma, mm_up, up
 from .interval import affine_interval
 from .linear import relu_lower_slope, relu_upper
 
@@ -140,14 +140,6 @@ def _blocks(pair: DiffPair, j: int):
     return cache[j]
 
 
-def _nonneg_up(v: np.ndarray, k: int) -> np.ndarray:
-    """An upper bound of the exact dot products ``a . b`` (length ``k``, ``a . b >= 0`` exactly:
-    ``|a| . b`` with ``b >= 0``) whose float values are ``v`` (any summation order):
-    ``|v - a.b| <= gamma(k) a.b + k eta`` gives ``a.b <= (v + k eta) / (1 - gamma(k))``, which
-    ``mm_up``'s form covers.  ``v`` may be the negated float product of a non-positive ``a``."""
-    return up(v * (1.0 + gamma(k)) + k * ETA)
-
-
 def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Upper bound of ``Lz z^f_k + Ld D_k + c`` over each box (``Lz=None`` means zero).
 
@@ -202,7 +194,7 @@ def _backsub(pair: DiffPair, st: _State, k: int, Lz: np.ndarray | None, Ld: np.n
         # products of two columns (the constant is a sum of the 2m products in some order: within g2)
         Pp = Zp @ np.stack([np.concatenate([t, pcu], axis=1), w], axis=2)
         Pn = Zn @ np.stack([np.concatenate([np.zeros_like(t), pcl], axis=1), w], axis=2)
-        perr = add_up(_nonneg_up(Pp[..., 1], 2 * m), _nonneg_up(-Pn[..., 1], 2 * m))
+        perr = add_up(dot_up(Pp[..., 1], 2 * m), dot_up(-Pn[..., 1], 2 * m))
         c = add_up(c, Pp[..., 0], Pn[..., 0], perr)
         n = m
     raise AssertionError("unreachable")
@@ -245,7 +237,7 @@ def _backsub_f(pair: DiffPair, st: _State, k: int, Lz: np.ndarray, c: np.ndarray
         wM = up((2 * U * zm + g2 * np.abs(t)) * (1 + 4 * U))
         Pz = Zp @ np.stack([t, wM], axis=2)
         Nz = Zn @ wM[..., None]
-        perr = add_up(_nonneg_up(Pz[..., 1], m), _nonneg_up(-Nz[..., 0], m))
+        perr = add_up(dot_up(Pz[..., 1], m), dot_up(-Nz[..., 0], m))
         c = add_up(c, Pz[..., 0], perr)
         n = m
     raise AssertionError("unreachable")
@@ -257,10 +249,6 @@ def _concat(parts):
     if isinstance(first, np.ndarray):
         return np.concatenate(parts, axis=0)
     return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
-
-
-_STATE_FIELDS = ("xc", "xr", "xmax", "zf", "zg", "dd", "relu_f", "phi", "phimax", "zmax", "dmax", "hmax",
-                 "out_f", "out_g")
 
 
 def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.ndarray | None = None,
@@ -290,7 +278,7 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
     lo = np.atleast_2d(np.asarray(lo, dtype=np.float64))
     hi = np.atleast_2d(np.asarray(hi, dtype=np.float64))
     if int(chunk) < 1:
-        raise ValueError(f"chunk must be >= 1, got chunk={chunk!r}")
+        raise SpecError(f"chunk must be >= 1, got chunk={chunk!r}")
     chunk = int(chunk)
     if lo.shape[0] > chunk:
         parts = []
@@ -299,8 +287,8 @@ def diff_bounds_batch(pair: DiffPair, lo: np.ndarray, hi: np.ndarray, *, C: np.n
             parts.append(_diff_bounds_chunk(pair, lo[i:i + chunk], hi[i:i + chunk], C, sub, backsub_rows,
                                             skip_stable))
         st = _State.__new__(_State)
-        for name in _STATE_FIELDS:
-            setattr(st, name, _concat([getattr(p[0], name) for p in parts]))
+        for name in vars(parts[0][0]):
+            setattr(st, name, _concat([vars(p[0])[name] for p in parts]))
         return st, _concat([p[1] for p in parts])
     return _diff_bounds_chunk(pair, lo, hi, C, init, backsub_rows, skip_stable)
 

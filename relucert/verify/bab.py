@@ -174,8 +174,7 @@ class _Open:
 
     _FIELDS = ("lo", "hi", "ub", "nid", "dim", "tight", "gain", "lay")
 
-    def __init__(self, n: int):
-        self._n_in = n
+    def __init__(self):
         self._len = 0
         self._a: dict | None = None
 
@@ -211,7 +210,7 @@ class _Open:
     def take(self, mask: np.ndarray):
         """Remove the nodes where ``mask`` (over the open nodes) is true and return their fields."""
         idx = np.flatnonzero(mask)
-        out = tuple(self._a[name][idx].copy() for name in self._FIELDS) if self._a is not None else \
+        out = tuple(self._a[name][idx] for name in self._FIELDS) if self._a is not None else \
             tuple(np.empty(0) for _ in self._FIELDS)
         if idx.size:
             n = self._len
@@ -501,7 +500,7 @@ class DistanceBaB:
 
         ub0, d0, t0_, l0_ = self.bound_and_dims(lo0[None], hi0[None], target(), root_width)
         ub0 = float(ub0[0])
-        opened = _Open(n)
+        opened = _Open()
         opened.push(lo0[None], hi0[None], np.array([ub0]), np.array([root]), d0, t0_, np.ones(1), l0_)
         calls = 1
         closed_max = -np.inf
