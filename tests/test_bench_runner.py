@@ -90,6 +90,11 @@ def test_cli_list_and_usage_errors(capsys):
     assert "acas" in capsys.readouterr().out
     assert main(["bench", "run", "--suite", "nope", "--no-write"]) == 2
     assert main(["bench", "run", "--time-limit", "-1", "--no-write"]) == 2
+    capsys.readouterr()
+    assert main(["bench", "run", "--workers", "0", "--no-write"]) == 2
+    assert "--workers must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["bench", "run", "--workers", "2", "--clock", "cpu", "--no-write"]) == 2
+    assert "--workers > 1 needs --clock wall" in capsys.readouterr().err
 
 
 def test_cli_runs_the_noisy_suite(capsys):

@@ -34,6 +34,17 @@ def test_verify_equivalent_exit_0_and_json(pair, tmp_path, capsys):
     assert data["method"] and data["time_s"] >= 0 and data["counterexample"] is None
 
 
+def test_verify_with_two_workers_gives_the_same_verdict(pair, tmp_path):
+    out1, out2 = tmp_path / "1.json", tmp_path / "2.json"
+    assert main(["verify", pair["f"], pair["q"], "--box=-1:1", "--eps", "0.05", "--method", "bab", "--quiet",
+                 "--json", str(out1)]) == 0
+    assert main(["verify", pair["f"], pair["q"], "--box=-1:1", "--eps", "0.05", "--method", "bab", "--quiet",
+                 "--workers", "2", "--json", str(out2)]) == 0
+    a, b = json.loads(out1.read_text()), json.loads(out2.read_text())
+    assert a["verdict"] == b["verdict"] == "EQUIVALENT"
+    assert float(b["upper"]) <= 0.05 and float(b["upper"]) == pytest.approx(float(a["upper"]), rel=1e-9)
+
+
 def test_verify_refuted_exit_1_with_exact_counterexample(pair, tmp_path, capsys):
     ce_path = tmp_path / "ce.json"
     rc = main(["verify", pair["f"], pair["p"], "--box=-1:1", "--eps", "0.01", "--counterexample", str(ce_path),
@@ -66,6 +77,7 @@ def test_verify_unknown_exit_3(pair, capsys):
     (["--box=0:1,0:1,0:1", "--eps", "1"], "box has 3 dimensions"),
     (["--box=-1:1", "--eps", "1", "--outputs", "3"], "--outputs must name outputs 0..0"),
     (["--box=-1:1", "--eps", "1", "--timeout", "0"], "--timeout must be > 0"),
+    (["--box=-1:1", "--eps", "1", "--workers", "0"], "--workers must be >= 1, got 0"),
     (["--box=-1:1", "--top1", "--eps", "1"], "--eps goes with the sup-norm check"),
 ])
 def test_verify_usage_errors_exit_2(pair, argv, message, capsys):

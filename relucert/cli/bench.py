@@ -55,9 +55,12 @@ def register(subparsers) -> None:
                    "(ACAS: default 120 s)")
     r.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="threads for numpy's BLAS (default 1: the bound engines do many small products)")
-    r.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+    r.add_argument("--clock", choices=("cpu", "wall"), default=None,
                    help="clock for time limits and reported times (default cpu: process time, since the "
-                        "machine may be shared; wall times are recorded too)")
+                        "machine may be shared; wall times are recorded too; wall with --workers > 1)")
+    r.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes sharing each ACAS Xu search (default 1; the CPU time recorded "
+                        "includes the helpers')")
     r.add_argument("--no-write", action="store_true", help="print only; leave results files alone")
     r.add_argument("--bench-dir", metavar="DIR", help="the benchmarks/ folder (default: the checkout's)")
     r.set_defaults(func=cmd_run)
@@ -79,6 +82,12 @@ def cmd_run(args) -> int:
         raise UsageError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.blas_threads < 1:
         raise UsageError(f"--blas-threads must be >= 1, got {args.blas_threads}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.clock is None:
+        args.clock = "wall" if args.workers > 1 else "cpu"
+    if args.workers > 1 and args.clock == "cpu":
+        raise UsageError("--workers > 1 needs --clock wall: process time counts the calling process only")
     runner = _runner(_find_bench_dir(args.bench_dir))
     names = args.suite or []
     bad = [n for n in names if n not in runner.SUITES]
@@ -86,8 +95,9 @@ def cmd_run(args) -> int:
         raise UsageError(f"unknown suite {bad[0]!r}; known: {', '.join(runner.SUITES)}")
     cmd = "relucert bench run" + "".join(f" --suite {n}" for n in names) + (" --quick" if args.quick else "") \
         + (f" --time-limit {args.time_limit:g}" if args.time_limit else "") \
-        + (" --clock wall" if args.clock == "wall" else "") + "".join(f" --case {c}" for c in (args.case or []))
-    options = {"blas_threads": args.blas_threads, "clock": args.clock}
+        + (" --clock wall" if args.clock == "wall" else "") + (f" --workers {args.workers}" if args.workers > 1 else "") \
+        + "".join(f" --case {c}" for c in (args.case or []))
+    options = {"blas_threads": args.blas_threads, "clock": args.clock, "workers": args.workers}
     if args.time_limit:
         options["time_limit"] = args.time_limit
     res = runner.run(names, quick=args.quick, options=options, write=not args.no_write, command=cmd,

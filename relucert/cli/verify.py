@@ -38,7 +38,9 @@ def _add_pair_options(p: argparse.ArgumentParser, *, query: bool = False) -> Non
     p.add_argument("--method", default="auto", choices=("auto", "bab", "milp", "smt", "bounds"),
                    help="auto (default): identical nets at once, BaB for <= 8 inputs, else MILP; smt is z3")
     p.add_argument("--solver", default="highs", help="MILP backend: highs (default), pulp, pulp:<NAME>")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit in seconds")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit in seconds (wall time)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes sharing the input-splitting search (default 1; the result is the same)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
     p.add_argument("--fold-normalization", action="store_true",
                    help=".nnet only: boxes in raw units (clipping and normalization folded in)")
@@ -188,7 +190,7 @@ def _run(args, f: Network, g: Network, spec):
     progress = _Progress(not args.quiet)
     try:
         res = verify(f, g, box, spec, method=args.method, time_limit=args.timeout, progress=progress,
-                     solver=args.solver)
+                     solver=args.solver, workers=args.workers)
     finally:
         progress.close()
     return f, g, box, res
@@ -220,6 +222,8 @@ def cmd_verify(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if getattr(args, "workers", 1) < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     spec_from_args(args, None)  # usage errors before any model is read
     f, g = load_pair(args)
     spec = spec_from_args(args, f.n_outputs)
@@ -264,6 +268,8 @@ def cmd_distance(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if getattr(args, "workers", 1) < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     f, g = load_pair(args)
     spec = Distance(atol=args.atol, rtol=args.rtol, outputs=_outputs(args.outputs, f.n_outputs))
     _, _, _, res = _run(args, f, g, spec)

@@ -32,6 +32,12 @@ def _check_pair(f: Network, g: Network, box: Box) -> None:
     box.check_dim(f.n_inputs, what="networks")
 
 
+def _check_workers(workers) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or int(workers) < 1:
+        raise SpecError(f"workers must be an integer >= 1, got workers={workers!r}")
+    return int(workers)
+
+
 def _check_options(method, time_limit, node_limit):
     if method not in METHODS:
         raise SpecError(f"method must be one of {', '.join(METHODS)}, got method={method!r}")
@@ -128,7 +134,8 @@ def _blas_limit():
 
 def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto",
            time_limit: float | None = None, node_limit: int | None = None, progress=None,
-           seed: int = 0, solver: str = "highs", batch: int = 64, tighten: bool = False) -> VerificationResult:
+           seed: int = 0, solver: str = "highs", batch: int = 64, tighten: bool = False,
+           workers: int = 1) -> VerificationResult:
     """Prove or refute ``spec`` for networks ``f`` and ``g`` on ``box``.
 
     Returns a :class:`~relucert.verify.result.VerificationResult`:
@@ -151,18 +158,23 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     ``tighten`` (LP bound tightening before the MILP) apply to ``method="milp"``; see
     :mod:`relucert.verify.solve` for what each ``result.soundness`` value guarantees.
 
+    ``workers`` (default 1): processes that share each step of the input-splitting branch and
+    bound (``workers - 1`` helpers are forked for the call; the search is the same, the wall time
+    shorter; see :class:`~relucert.verify.bab.DistanceBaB`).  ``time_limit`` is wall time.
+
     BLAS runs on :data:`BLAS_THREADS` threads (default 1) during the call and is restored after.
 
     Overflow to infinity inside the bound engines (huge weights or boxes) is part of their sound
     arithmetic (an infinite bound proves nothing and is reported as such), so numpy's overflow
     and invalid-value warnings are silenced for the call.
     """
+    bab_opts = {"batch": batch, "workers": _check_workers(workers)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas_limit():
         return _verify(f, g, box, spec, method=method, time_limit=time_limit, node_limit=node_limit,
-                       progress=progress, seed=seed, solver=solver, batch=batch, tighten=tighten)
+                       progress=progress, seed=seed, solver=solver, bab_opts=bab_opts, tighten=tighten)
 
 
-def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, solver, batch, tighten):
+def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, solver, bab_opts, tighten):
     t0 = time.perf_counter()
     _check_pair(f, g, box)
     _check_options(method, time_limit, node_limit)
@@ -191,7 +203,7 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
         if method in ("auto", "bab", "bounds"):
             method = "milp"
     if method == "auto" and isinstance(spec, EpsEquivalence) and f.n_inputs <= 8 and f.sizes != g.sizes:
-        return _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+        return _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0,
                               solver=solver, tighten=tighten)
     if method == "auto":
         method = "bab" if f.n_inputs <= 8 else "milp"
@@ -201,9 +213,9 @@ def _verify(f, g, box, spec, *, method, time_limit, node_limit, progress, seed, 
         return verify_with_solver(f, g, box, spec, method=method, time_limit=time_limit, solver=solver,
                                   progress=progress, t0=t0, tighten=bool(tighten), seed=seed)
     if isinstance(spec, Distance):
-        return _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+        return _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0,
                              bounds_only=(method == "bounds"))
-    return _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0,
+    return _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0,
                     bounds_only=(method == "bounds"))
 
 
@@ -223,7 +235,7 @@ def _regions_feasible(f, g, box) -> bool:
     return (f.n_inputs == 1 or (f.n_inputs == 2 and f.n_relus + g.n_relus <= 400)) and bool(np.all(box.hi > box.lo))
 
 
-def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, solver, tighten):
+def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0, *, solver, tighten):
     """``method="auto"`` for an eps claim on a pair of *different* shapes (a rewrite: deeper,
     narrower, wider).  The differential bounds need matching shapes, and bounding f and g
     separately cannot see their differences cancel, so input-splitting BaB often stalls on exact
@@ -257,7 +269,7 @@ def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, s
         return None
 
     def run_bab(budget):
-        return _eps_bab(f, g, box, spec, outputs, budget, node_limit, progress, seed, batch, t0, bounds_only=False)
+        return _eps_bab(f, g, box, spec, outputs, budget, node_limit, progress, seed, bab_opts, t0, bounds_only=False)
 
     def run_milp(budget):
         return verify_with_solver(f, g, box, spec, method="milp", time_limit=budget, solver=solver,
@@ -308,10 +320,10 @@ def _eps_portfolio(f, g, box, spec, outputs, time_limit, node_limit, progress, s
     return out
 
 
-def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, bounds_only):
+def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0, *, bounds_only):
     from .bab import DistanceBaB
 
-    bab = DistanceBaB(f, g, outputs, batch=batch, seed=seed)
+    bab = DistanceBaB(f, g, outputs, seed=seed, **bab_opts)
     found: dict = {}
 
     def confirm(x):
@@ -351,10 +363,10 @@ def _eps_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, b
                               [Fraction(float(v)) for v in out.best_x], **common)
 
 
-def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, batch, t0, *, bounds_only):
+def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, seed, bab_opts, t0, *, bounds_only):
     from .bab import DistanceBaB
 
-    bab = DistanceBaB(f, g, outputs, batch=batch, seed=seed)
+    bab = DistanceBaB(f, g, outputs, seed=seed, **bab_opts)
     out = bab.run(box.lo, box.hi, atol=spec.atol, rtol=spec.rtol, time_limit=time_limit,
                   node_limit=1 if bounds_only else node_limit, progress=progress)
     lower_exact = _exact_value(f, g, out.best_x, outputs)
@@ -374,11 +386,11 @@ def _distance_bab(f, g, box, spec, outputs, time_limit, node_limit, progress, se
 
 def distance(f: Network, g: Network, box: Box, *, atol: float = 1e-4, rtol: float = 1e-3,
              outputs=None, method: str = "auto", time_limit: float | None = None,
-             node_limit: int | None = None, progress=None, seed: int = 0) -> VerificationResult:
+             node_limit: int | None = None, progress=None, seed: int = 0, workers: int = 1) -> VerificationResult:
     """Bracket ``sup_{x in box} ||f(x) - g(x)||_inf``: ``result.lower`` is attained exactly at
     ``result.witness_x`` and ``result.upper`` is a sound upper bound.  The verdict is UNKNOWN
     (a distance is a number, not a claim); ``stop_reason`` is ``tolerance`` when the bracket
     reached ``max(atol, rtol * upper)``."""
     spec = Distance(atol=atol, rtol=rtol, outputs=outputs)
     return verify(f, g, box, spec, method=method, time_limit=time_limit, node_limit=node_limit,
-                  progress=progress, seed=seed)
+                  progress=progress, seed=seed, workers=workers)

@@ -52,11 +52,17 @@ from ..bounds.linear import crown_bounds_batch
 from ..bounds.symbolic import SymbolicDiff
 from ..errors import SpecError
 from ..network import Network
+from ._helpers import start_helpers
 from .attack import forward_grad, pgd_maximize
 
 __all__ = ["SplitTree", "DistanceBaB", "BaBOutcome", "SPLIT_RULES"]
 
 SPLIT_RULES = ("auto", "sensitivity", "diff-sensitivity", "width")
+
+#: with ``workers`` > 1, a step is shared only when every process gets at least this many boxes to
+#: split (below, sending the boxes costs more than bounding them); helpers start at the first
+#: step that large, so short searches never start one
+_MIN_PART = 4
 
 
 class SplitTree:
@@ -258,14 +264,24 @@ class DistanceBaB:
     back-substituted bound skips the rows of neurons stable in both nets, see
     :func:`relucert.bounds.differential.diff_bounds_batch`), ``strong_top`` (default 1; ``None``:
     every split) the number of splits per strong-branched node that get the back-substituted
-    bound, ``seed`` for the sampling."""
+    bound, ``seed`` for the sampling, ``workers`` (default 1) the number of processes that share
+    each step: the batch's boxes are cut into ``workers`` parts, ``workers - 1`` forked helper
+    processes bound all but the first (see :mod:`relucert.verify._helpers`); the search and its
+    result are the same as with one process (up to the last bits of the bounds) (``stats["workers"]`` says how many ran; where helpers
+    cannot be started, ``stats["workers_note"]`` says why and the search runs in one).  Helpers are
+    started at the first step with at least ``2 * _MIN_PART`` boxes and stopped when ``run`` returns.
+    ``clock`` measures the calling process only: with helpers, use a wall clock for time limits."""
 
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, f: Network, g: Network, outputs: list[int], *, batch: int = 64, pgd_steps: int = 8,
                  seed: int = 0, split: str = "auto", cascade_factor: float = np.inf, parent_ratio: float = np.inf,
                  lookahead: str = "stall", stall_ratio: float = 0.9, lookahead_factor: float = 20.0,
-                 reuse_parent: bool = True, skip_stable: bool = True, strong_top: int | None = 1):
+                 reuse_parent: bool = True, skip_stable: bool = True, strong_top: int | None = 1,
+                 workers: int = 1):
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or int(workers) < 1:
+            raise SpecError(f"workers must be an integer >= 1, got workers={workers!r}")
+        self.workers = int(workers)
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
@@ -468,6 +484,89 @@ class DistanceBaB:
             Xb, vb = Xs, self.values(Xs)
         return Xb, vb
 
+    # -- one step: split a batch of open nodes, bound the children -----------------------------
+    def _expand(self, lo, hi, pub, dims, ptight, pgain, play, tgt, root_width) -> dict:
+        """Split each of the ``k`` given open nodes once and bound the two children; returns the
+        split inputs and points (k,), the children (2k rows: every low half, then every high half)
+        with their bounds, preferred split inputs, back-substituted bounds, gains and hidden-layer
+        bounds, the best proposed point, and the work done (bound calls and counters)."""
+        c0 = (self.n_cheap, self.n_tight, self.n_strong)
+        calls = 0
+        k = len(pub)
+        idx = np.arange(k)
+        dims = np.array(dims, dtype=np.int64)
+        # a zero-width input cannot be split: fall back to the widest one
+        flat = hi[idx, dims] <= lo[idx, dims]
+        if flat.any():
+            dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
+        # a parent whose back-substituted bound was far above the target: its children are
+        # split again before paying for that bound (halving a box rarely gains that much)
+        ok = np.isnan(ptight) | (ptight <= self.parent_ratio * max(tgt, 0.0))
+        la = self._lookahead_mask(pub, pgain, tgt)
+        if la.any():
+            dims[la], la_res = self._strong_dims(lo[la], hi[la], tgt, root_width, ok[la], play[la])
+            calls += 1
+        mid = 0.5 * lo[idx, dims] + 0.5 * hi[idx, dims]
+        lo_c = np.concatenate([lo, lo])
+        hi_c = np.concatenate([hi, hi])
+        hi_c[idx, dims] = mid
+        lo_c[k + idx, dims] = mid
+        ub = np.empty(2 * k)
+        cdims = np.empty(2 * k, dtype=np.int64)
+        ctight = np.empty(2 * k)
+        clay = np.empty((2 * k, play.shape[1]))
+        la2 = np.concatenate([la, la])
+        if (~la).any():
+            nl = ~la2
+            ub[nl], cdims[nl], ctight[nl], clay[nl] = self.bound_and_dims(
+                lo_c[nl], hi_c[nl], tgt, root_width, np.concatenate([ok, ok])[nl], np.concatenate([play, play])[nl])
+            calls += 1
+        if la.any():
+            ub[la2], cdims[la2], ctight[la2], clay[la2] = la_res
+        ppub = np.concatenate([pub, pub])
+        gain = ub / np.where(ppub > 0, ppub, 1.0)
+        ub = np.minimum(ub, ppub)
+        Xp, vp = self.propose(lo_c, hi_c)
+        jb = int(np.argmax(vp))
+        return dict(dims=dims, mid=mid, lo_c=lo_c, hi_c=hi_c, ub=ub, cdims=cdims, ctight=ctight, gain=gain,
+                    clay=clay, x=Xp[jb], v=np.float64(vp[jb]), calls=np.int64(calls),
+                    cheap=np.int64(self.n_cheap - c0[0]), tight=np.int64(self.n_tight - c0[1]),
+                    strong=np.int64(self.n_strong - c0[2]))
+
+    def _helper_work(self, msg: dict) -> dict:
+        """What a helper process runs on its part of a step (see :mod:`relucert.verify._helpers`)."""
+        return self._expand(msg["lo"], msg["hi"], msg["pub"], msg["dims"], msg["ptight"], msg["pgain"],
+                            msg["play"], float(msg["tgt"]), msg["root_width"])
+
+    def _expand_parts(self, helpers, parents: dict, tgt: float, root_width) -> dict:
+        """:meth:`_expand` on the parents, cut into parts when helpers run (the calling process
+        takes the first part); the parts' results are joined in the order one call would give."""
+        k = len(parents["pub"])
+        n_parts = 1 if helpers is None else min(helpers.size + 1, k // _MIN_PART)
+        if n_parts <= 1:
+            return self._expand(**parents, tgt=tgt, root_width=root_width)
+        cuts = np.linspace(0, k, n_parts + 1).astype(int)
+        for p in range(1, n_parts):
+            part = {name: a[cuts[p]:cuts[p + 1]] for name, a in parents.items()}
+            helpers.submit(p - 1, dict(part, tgt=np.float64(tgt), root_width=root_width))
+        outs = [self._expand(**{name: a[cuts[0]:cuts[1]] for name, a in parents.items()}, tgt=tgt,
+                             root_width=root_width)]
+        outs += [helpers.result(p - 1) for p in range(1, n_parts)]
+        for o in outs[1:]:
+            self.n_cheap += int(o["cheap"])
+            self.n_tight += int(o["tight"])
+            self.n_strong += int(o["strong"])
+        sizes = np.diff(cuts)
+        e = {name: np.concatenate([o[name] for o in outs]) for name in ("dims", "mid")}
+        for name in ("lo_c", "hi_c", "ub", "cdims", "ctight", "gain", "clay"):
+            lows = [o[name][:s] for o, s in zip(outs, sizes)]
+            highs = [o[name][s:] for o, s in zip(outs, sizes)]
+            e[name] = np.concatenate(lows + highs)
+        best = max(range(n_parts), key=lambda i: float(outs[i]["v"]))       # first part on ties
+        e["x"], e["v"] = outs[best]["x"], outs[best]["v"]
+        e["calls"] = max(int(o["calls"]) for o in outs)
+        return e
+
     # -- the search -----------------------------------------------------------------------------
     def run(self, lo0: np.ndarray, hi0: np.ndarray, *, threshold: float | None = None, atol: float = 0.0,
             rtol: float = 0.0, time_limit: float | None = None, node_limit: int | None = None,
@@ -506,79 +605,62 @@ class DistanceBaB:
         closed_max = -np.inf
         checked_v = -np.inf
         status = None
-        while True:
-            # close whatever the current target allows
-            tgt = target()
-            done = opened.ub <= tgt
-            if done.any():
-                _, _, u, ids, _, _, _, _ = opened.take(done)
-                tree.close(ids, u)
-                closed_max = max(closed_max, float(u.max()))
-            if stop_value is not None and best_v > stop_value and best_v > checked_v:
-                checked_v = best_v
-                if confirm is None or confirm(best_x):
-                    status = "found"
+        helpers = None
+        no_helpers = self.workers <= 1
+        helper_note = ""
+        try:
+            while True:
+                # close whatever the current target allows
+                tgt = target()
+                done = opened.ub <= tgt
+                if done.any():
+                    _, _, u, ids, _, _, _, _ = opened.take(done)
+                    tree.close(ids, u)
+                    closed_max = max(closed_max, float(u.max()))
+                if stop_value is not None and best_v > stop_value and best_v > checked_v:
+                    checked_v = best_v
+                    if confirm is None or confirm(best_x):
+                        status = "found"
+                        break
+                if not len(opened):
+                    status = "below" if threshold is not None else "tolerance"
                     break
-            if not len(opened):
-                status = "below" if threshold is not None else "tolerance"
-                break
-            if time_limit is not None and clock() - t0 > time_limit:
-                status = "time_limit"
-                break
-            if node_limit is not None and tree.n_nodes >= node_limit:
-                status = "node_limit"
-                break
-            lo, hi, pub, pid, dims, ptight, pgain, play = opened.take(opened.top(self.batch))
-            k = len(pub)
-            idx = np.arange(k)
-            # a zero-width input cannot be split: fall back to the widest one
-            flat = hi[idx, dims] <= lo[idx, dims]
-            if flat.any():
-                dims[flat] = self._width_dims(lo[flat], hi[flat], root_width)
-            # a parent whose back-substituted bound was far above the target: its children are
-            # split again before paying for that bound (halving a box rarely gains that much)
-            ok = np.isnan(ptight) | (ptight <= self.parent_ratio * max(tgt, 0.0))
-            la = self._lookahead_mask(pub, pgain, tgt)
-            if la.any():
-                dims = dims.copy()
-                dims[la], la_res = self._strong_dims(lo[la], hi[la], tgt, root_width, ok[la], play[la])
-                calls += 1
-            mid = 0.5 * lo[idx, dims] + 0.5 * hi[idx, dims]
-            lo_c = np.concatenate([lo, lo])
-            hi_c = np.concatenate([hi, hi])
-            hi_c[idx, dims] = mid
-            lo_c[k + idx, dims] = mid
-            ub = np.empty(2 * k)
-            cdims = np.empty(2 * k, dtype=np.int64)
-            ctight = np.empty(2 * k)
-            clay = np.empty((2 * k, play.shape[1]))
-            la2 = np.concatenate([la, la])
-            if (~la).any():
-                nl = ~la2
-                ub[nl], cdims[nl], ctight[nl], clay[nl] = self.bound_and_dims(
-                    lo_c[nl], hi_c[nl], tgt, root_width, np.concatenate([ok, ok])[nl], np.concatenate([play, play])[nl])
-                calls += 1
-            if la.any():
-                ub[la2], cdims[la2], ctight[la2], clay[la2] = la_res
-            raw = ub.copy()
-            ub = np.minimum(ub, np.concatenate([pub, pub]))
-            gain = raw / np.where(np.concatenate([pub, pub]) > 0, np.concatenate([pub, pub]), 1.0)
-            Xp, vp = self.propose(lo_c, hi_c)
-            jb = int(np.argmax(vp))
-            if vp[jb] > best_v:
-                best_v, best_x = float(vp[jb]), Xp[jb].copy()
-            tree.set_split(pid, dims, mid)
-            cid = tree.add_many(np.concatenate([pid, pid]), np.repeat(np.array([0, 1], dtype=np.int8), k))
-            # a box that can no longer be split (all widths zero in float) keeps its bound and
-            # would be split forever: it stays open and the search ends by a limit
-            opened.push(lo_c, hi_c, ub, cid, cdims, ctight, gain, clay)
-            if progress is not None:
-                progress(nodes=tree.n_nodes, lower=best_v, upper=max(opened.max_ub(), closed_max),
-                         open=len(opened), elapsed=clock() - t0)
+                if time_limit is not None and clock() - t0 > time_limit:
+                    status = "time_limit"
+                    break
+                if node_limit is not None and tree.n_nodes >= node_limit:
+                    status = "node_limit"
+                    break
+                lo, hi, pub, pid, dims, ptight, pgain, play = opened.take(opened.top(self.batch))
+                if helpers is None and not no_helpers and len(pub) >= 2 * _MIN_PART:
+                    helpers, why = start_helpers(self.workers - 1, self._helper_work)
+                    no_helpers = helpers is None
+                    if why:
+                        helper_note = why
+                e = self._expand_parts(helpers, dict(lo=lo, hi=hi, pub=pub, dims=dims, ptight=ptight, pgain=pgain,
+                                                     play=play), tgt, root_width)
+                calls += int(e["calls"])
+                if float(e["v"]) > best_v:
+                    best_v, best_x = float(e["v"]), e["x"].copy()
+                k = len(pub)
+                tree.set_split(pid, e["dims"], e["mid"])
+                cid = tree.add_many(np.concatenate([pid, pid]), np.repeat(np.array([0, 1], dtype=np.int8), k))
+                # a box that can no longer be split (all widths zero in float) keeps its bound and
+                # would be split forever: it stays open and the search ends by a limit
+                opened.push(e["lo_c"], e["hi_c"], e["ub"], cid, e["cdims"], e["ctight"], e["gain"], e["clay"])
+                if progress is not None:
+                    progress(nodes=tree.n_nodes, lower=best_v, upper=max(opened.max_ub(), closed_max),
+                             open=len(opened), elapsed=clock() - t0)
+        finally:
+            if helpers is not None:
+                helpers.close()
         upper = max(opened.max_ub(), closed_max)
         if not np.isfinite(upper):
             upper = ub0
         stats = {"cheap_bounds": self.n_cheap, "tight_bounds": self.n_tight, "split": self.split,
-                 "strong_branched": self.n_strong}
+                 "strong_branched": self.n_strong,
+                 "workers": self.workers if helpers is not None else 1}
+        if helper_note:
+            stats["workers_note"] = f"ran in one process: {helper_note}"
         return BaBOutcome(status=status, upper=float(upper), best_x=best_x, best_value=best_v,
                           nodes=tree.n_nodes, bound_calls=calls, tree=tree, stats=stats)
