@@ -145,11 +145,15 @@ def _acas_summary(records, data):
         eq = sum(r["verdict"] == "EQUIVALENT" for r in rs)
         ne = sum(r["verdict"] == "NOT_EQUIVALENT" for r in rs)
         ts = [r["time_s"] if r["verdict"] in ("EQUIVALENT", "NOT_EQUIVALENT") else tl for r in rs]
-        lines.append(f"| {gname} | relucert ({clock} time) | {len(rs)} | {eq + ne} | {eq} | {ne} | {len(rs) - eq - ne} | "
+        nw = max(int(r.get("workers", 1) or 1) for r in rs)
+        who = f", {nw} processes" if nw > 1 else ""
+        lines.append(f"| {gname} | relucert ({clock} time{who}) | {len(rs)} | {eq + ne} | {eq} | {ne} | {len(rs) - eq - ne} | "
                      f"{sum(ts):.1f} | {statistics.median(ts):.3f} | {max(ts):.2f} |")
-        if all("wall_s" in r for r in rs):
-            ws = [r["wall_s"] for r in rs]
-            lines.append(f"| {gname} | relucert (wall time, same run) | {len(rs)} | {eq + ne} | {eq} | {ne} | "
+        other = "wall_s" if clock == "cpu" else "cpu_s"
+        if all(other in r for r in rs):
+            ws = [r[other] for r in rs]
+            what = "wall time" if clock == "cpu" else ("CPU time, helpers included" if nw > 1 else "CPU time")
+            lines.append(f"| {gname} | relucert ({what}, same run) | {len(rs)} | {eq + ne} | {eq} | {ne} | "
                          f"{len(rs) - eq - ne} | {sum(ws):.1f} | {statistics.median(ws):.3f} | {max(ws):.2f} |")
         if gname.endswith("target") and peer:
             ids = [r["name"] for r in rs]
