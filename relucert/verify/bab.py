@@ -267,9 +267,10 @@ class DistanceBaB:
     bound, ``seed`` for the sampling, ``workers`` (default 1) the number of processes that share
     each step: the batch's boxes are cut into ``workers`` parts, ``workers - 1`` forked helper
     processes bound all but the first (see :mod:`relucert.verify._helpers`); the search and its
-    result are the same as with one process (up to the last bits of the bounds) (``stats["workers"]`` says how many ran; where helpers
-    cannot be started, ``stats["workers_note"]`` says why and the search runs in one).  Helpers are
-    started at the first step with at least ``2 * _MIN_PART`` boxes and stopped when ``run`` returns.
+    result are the same as with one process, up to the last bits of the bounds.
+    ``stats["workers"]`` says how many ran; where helpers cannot be started,
+    ``stats["workers_note"]`` says why and the search runs in one.  Helpers are started at the
+    first step with at least ``2 * _MIN_PART`` boxes and stopped when ``run`` returns.  A CPU
     ``clock`` measures the calling process only: with helpers, use a wall clock for time limits."""
 
     clock = staticmethod(time.perf_counter)
