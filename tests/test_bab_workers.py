@@ -11,25 +11,14 @@ import pytest
 import relucert
 from relucert.box import Box
 from relucert.errors import SolverError, SpecError
-from relucert.network import Network
 from relucert.verify import _helpers
 from relucert.verify.bab import DistanceBaB
 from relucert.verify._helpers import pack, unpack
+from test_bab_search import _pair as _noisy_pair, _sampled_max
 
 
 def _pair(seed=0, sizes=(3, 12, 12, 2), sigma=1e-3):
-    rng = np.random.default_rng(seed)
-    Ws = [rng.normal(size=(m, n)) / np.sqrt(n) for n, m in zip(sizes[:-1], sizes[1:])]
-    bs = [0.1 * rng.normal(size=m) for m in sizes[1:]]
-    f = Network.from_weights(Ws, bs)
-    g = Network.from_weights([W + sigma * rng.normal(size=W.shape) for W in Ws],
-                             [b + sigma * rng.normal(size=b.shape) for b in bs])
-    return f, g
-
-
-def _sampled_max(f, g, lo, hi, k=20000):
-    X = np.random.default_rng(9).uniform(lo, hi, size=(k, lo.size))
-    return float(np.abs(g(X) - f(X)).max())
+    return _noisy_pair(seed, sizes, sigma)
 
 
 def _same_search(a, b):
