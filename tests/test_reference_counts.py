@@ -117,7 +117,11 @@ def test_ws_2441_two_hidden_layers_sizes():
 def test_ws_3431_layer_sizes_and_fan_deep():
     # B-ws-3431: 3-4-3-1 random, 2 HL (~2.6k, ~1.5k); B.4 table (2559, 1478).  relucert's
     # small_regressor seed 0: 622 terms of arity <= 4, widths (2945, 1707), 13-15 % above the
-    # reference (seed-dependent: Network.random seed 1 gives 2291, 1321).
+    # reference (seed-dependent: Network.random seed 1 gives 2291, 1321).  The count depends on the
+    # triangulation qhull picks where the perturbed upper hull is nearly flat, which changed with
+    # the qhull inside scipy: 622 terms (2945, 1707) were seen with an earlier scipy, 614 terms
+    # (2907, 1685) with scipy 1.17.1.  Every triangulation gives a valid decomposition (the Euler
+    # check in wang_sun_terms), so the test pins the band and the exact width formula, not one count.
     # Converting the 2945 x 1707 Fraction matrix to float64 (network_from_fractions) takes 20-80 s
     # on this machine, so the layer shapes are read from relucert's exact layers (sum_of_maxes, the
     # same call arora-maxaffine makes) instead of from the float network.
@@ -127,10 +131,11 @@ def test_ws_3431_layer_sizes_and_fan_deep():
     g, h, tg, th, kg, kh = ws_terms(f)
     assert (len(g), len(h)) == (21, 35) and (kg, kh) == (3, 3)
     terms = [(s, [g.pieces[i] for i in t]) for s, t in tg] + [(-s, [h.pieces[i] for i in t]) for s, t in th]
-    assert len(terms) == 622 and max(len(t) for _, t in terms) == 4
+    assert 600 <= len(terms) <= 640 and max(len(t) for _, t in terms) == 4
     layers = sum_of_maxes(3, terms)
     widths = [W.shape[0] for W, _ in layers[:-1]]
-    assert widths == [2945, 1707] == ref_sum_of_maxes_widths([len(t) for _, t in terms])
+    assert widths == ref_sum_of_maxes_widths([len(t) for _, t in terms])
+    assert (len(terms), widths) in ((622, [2945, 1707]), (614, [2907, 1685]))
     assert len(widths) == 2 == math.ceil(math.log2(3 + 1))
     assert roughly(widths[0], 2600, 0.15) and roughly(widths[1], 1500, 0.15)
     # A-R-deep-exact [P]: 3-4-3-1 -> width 5, 37 HL.  relucert: width 5 = d + 2, HL = max(p_g, p_h)
@@ -143,14 +148,18 @@ def test_ws_3431_layer_sizes_and_fan_deep():
 @pytest.mark.slow
 def test_ws_4331_sizes():
     # B.4 table: 4-3-3-1 -> 2 HL (<= ceil(log2 5) = 3), widths (808, 463).  relucert's
-    # small_regressor seed 0: max arity 4, so 2 HL, widths (634, 358).  DISCREPANCY (22 % below):
-    # seed-dependent -- Network.random seeds 0-2 give (596, 336), (487, 274), (397, 223).
+    # small_regressor seed 0: max arity 4, so 2 HL, widths (634, 358) from 126 terms with an earlier
+    # scipy, (615, 347) from 122 terms with scipy 1.17.1 (qhull's triangulation, see above).
+    # DISCREPANCY (22-25 % below): seed-dependent -- Network.random seeds 0-2 give (596, 336),
+    # (487, 274), (397, 223).
     f = small_regressor((4, 3, 3, 1), seed=0)
     new, claim = T.arora_maxaffine(f)
-    assert claim.info == {"pieces_g": 14, "pieces_h": 16, "terms": 126, "max_arity": 4}
+    info = dict(claim.info)
+    terms = info.pop("terms")
+    assert info == {"pieces_g": 14, "pieces_h": 16, "max_arity": 4}
     assert new.depth == 2 < math.ceil(math.log2(4 + 1)) == claim.formula["hidden_layers"] == 3
-    assert new.widths == [634, 358]
-    assert roughly(new.widths[0], 808, 0.25) and roughly(new.widths[1], 463, 0.25)
+    assert (terms, new.widths) in ((126, [634, 358]), (122, [615, 347]))
+    assert roughly(new.widths[0], 808, 0.3) and roughly(new.widths[1], 463, 0.3)
 
 
 # -- B-linf2 and B-max3-1HL-neg -----------------------------------------------------------------
