@@ -183,6 +183,14 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _check_run_options(args) -> None:
+    """Usage errors in the options every pair command shares."""
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+
+
 def _run(args, f: Network, g: Network, spec):
     from ..verify import verify
 
@@ -220,10 +228,7 @@ def cmd_verify(args) -> int:
     if args.box is None and args.vnnlib is None:
         args._parser.error("one of the arguments --box --vnnlib is required")
 
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    if getattr(args, "workers", 1) < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    _check_run_options(args)
     spec_from_args(args, None)  # usage errors before any model is read
     f, g = load_pair(args)
     spec = spec_from_args(args, f.n_outputs)
@@ -266,10 +271,7 @@ def _write_certificate(args, f, g, box, spec, res) -> None:
 def cmd_distance(args) -> int:
     from ..verify import Distance, StopReason
 
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    if getattr(args, "workers", 1) < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    _check_run_options(args)
     f, g = load_pair(args)
     spec = Distance(atol=args.atol, rtol=args.rtol, outputs=_outputs(args.outputs, f.n_outputs))
     _, _, _, res = _run(args, f, g, spec)

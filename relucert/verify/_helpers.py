@@ -23,9 +23,16 @@ import struct
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import SolverError, SpecError
 
-__all__ = ["pack", "unpack", "Helpers", "start_helpers"]
+__all__ = ["pack", "unpack", "Helpers", "start_helpers", "check_workers"]
+
+
+def check_workers(workers) -> int:
+    """``workers`` as an int, or :class:`SpecError` naming the bad value."""
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or int(workers) < 1:
+        raise SpecError(f"workers must be an integer >= 1, got workers={workers!r}")
+    return int(workers)
 
 
 def pack(arrays: dict) -> bytes:

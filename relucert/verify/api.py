@@ -12,6 +12,7 @@ import numpy as np
 from ..box import Box
 from ..errors import ShapeError, SpecError
 from ..network import Network
+from ._helpers import check_workers
 from .result import Counterexample, StopReason, VerificationResult, Verdict, float_down, short_number
 from .spec import DecisionEquivalence, Distance, EpsEquivalence, Spec, Top1Equivalence
 
@@ -30,12 +31,6 @@ def _check_pair(f: Network, g: Network, box: Box) -> None:
     if not isinstance(box, Box):
         raise SpecError(f"box must be a relucert.Box, got {type(box).__name__}")
     box.check_dim(f.n_inputs, what="networks")
-
-
-def _check_workers(workers) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or int(workers) < 1:
-        raise SpecError(f"workers must be an integer >= 1, got workers={workers!r}")
-    return int(workers)
 
 
 def _check_options(method, time_limit, node_limit):
@@ -168,7 +163,7 @@ def verify(f: Network, g: Network, box: Box, spec: Spec, *, method: str = "auto"
     arithmetic (an infinite bound proves nothing and is reported as such), so numpy's overflow
     and invalid-value warnings are silenced for the call.
     """
-    bab_opts = {"batch": batch, "workers": _check_workers(workers)}
+    bab_opts = {"batch": batch, "workers": check_workers(workers)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas_limit():
         return _verify(f, g, box, spec, method=method, time_limit=time_limit, node_limit=node_limit,
                        progress=progress, seed=seed, solver=solver, bab_opts=bab_opts, tighten=tighten)

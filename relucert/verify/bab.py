@@ -52,7 +52,7 @@ from ..bounds.linear import crown_bounds_batch
 from ..bounds.symbolic import SymbolicDiff
 from ..errors import SpecError
 from ..network import Network
-from ._helpers import start_helpers
+from ._helpers import check_workers, start_helpers
 from .attack import forward_grad, pgd_maximize
 
 __all__ = ["SplitTree", "DistanceBaB", "BaBOutcome", "SPLIT_RULES"]
@@ -280,9 +280,7 @@ class DistanceBaB:
                  lookahead: str = "stall", stall_ratio: float = 0.9, lookahead_factor: float = 20.0,
                  reuse_parent: bool = True, skip_stable: bool = True, strong_top: int | None = 1,
                  workers: int = 1):
-        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or int(workers) < 1:
-            raise SpecError(f"workers must be an integer >= 1, got workers={workers!r}")
-        self.workers = int(workers)
+        self.workers = check_workers(workers)
         if int(batch) < 1:
             raise SpecError(f"batch must be >= 1, got batch={batch!r}")
         if int(pgd_steps) < 0:
